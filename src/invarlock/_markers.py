@@ -1,0 +1,10 @@
+"""The pluggy markers of the ``invarlock`` project (re-exported by :mod:`invarlock`)."""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT_NAME = "invarlock"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)

@@ -1,0 +1,1 @@
+"""Core types shared by plugins, the runner and the CLI (no torch at import time)."""
