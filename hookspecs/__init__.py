@@ -23,12 +23,11 @@ from typing import TYPE_CHECKING, Any
 from invarlock._markers import hookspec
 
 if TYPE_CHECKING:
+    from invarlock.core.api import LoadedModel, ModelAdapter
     from invarlock.core.results import GuardOutcome
     from invarlock.edits.base import EditResult
     from invarlock.runner.context import RunContext
     from invarlock.runner.report import RunReport
-
-    from invarlock.core.api import LoadedModel, ModelAdapter
 
     RegisterGuard = Callable[..., None]
     RegisterAdapter = Callable[..., None]

@@ -1,0 +1,150 @@
+"""Rich rendering of the plugin listing: tables, verbose details and ``--explain``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import yaml
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from invarlock.core.introspect import Parameter
+from invarlock.plugins.listing import option_parameters
+from invarlock.plugins.records import ComponentRecord, Kind
+
+_TITLES = {
+    Kind.ADAPTER: "Adapters",
+    Kind.GUARD: "Guards",
+    Kind.EDIT: "Edits",
+    Kind.HOOKS: "Hook plugins",
+}
+_DASH = "—"
+
+
+def render_tables(
+    console: Console, records: Sequence[ComponentRecord], kinds: Sequence[Kind]
+) -> None:
+    """One Markdown-style table per kind: Name · Origin · Kind · Backend · Version · Status."""
+    for kind in kinds:
+        rows = sorted((r for r in records if r.kind is kind), key=lambda r: r.name)
+        if not rows:
+            continue
+        table = Table(title=_TITLES[kind], title_justify="left", box=box.MARKDOWN)
+        for column in ("Name", "Origin", "Kind", "Backend", "Version", "Status"):
+            table.add_column(column, overflow="fold")
+        for r in rows:
+            table.add_row(
+                r.name,
+                r.origin.label,
+                r.kind.label,
+                r.backend or _DASH,
+                r.version or _DASH,
+                Text(r.status_text()),
+            )
+        console.print(table)
+        console.print()
+
+
+def render_details(console: Console, records: Sequence[ComponentRecord]) -> None:
+    """``--verbose``: module, entry point, distribution, file and hooks of each row."""
+    for r in sorted(records, key=lambda r: (r.kind.value, r.name)):
+        console.print(
+            Text(f"{r.name} ({r.kind.label}, {r.origin.label}): {r.status_text()}", style="bold")
+        )
+        for label, value in _source_lines(r):
+            console.print(Text(f"  {label:<13} {value}"))
+        console.print()
+
+
+def _source_lines(r: ComponentRecord) -> list[tuple[str, str]]:
+    info = r.plugin
+    lines = [("plugin", info.name)]
+    if r.class_path:
+        lines.append(("class", r.class_path))
+    if info.module:
+        lines.append(("module", info.module))
+    if info.entry_point:
+        lines.append(("entry point", info.entry_point))
+    if info.distribution:
+        lines.append(("distribution", info.distribution_label or ""))
+    if r.cls is not None or info.file:
+        lines.append(("file", info.file or _class_file(r.cls)))
+    if info.load_ms is not None:
+        lines.append(("import", f"{info.load_ms:.1f} ms"))
+    hooks = [h.hook + (f" [{', '.join(h.flags)}]" if h.flags else "") for h in r.hooks]
+    lines.append(("hooks", ", ".join(hooks) if hooks else _DASH))
+    return lines
+
+
+def _class_file(cls: type | None) -> str:
+    import inspect
+
+    try:
+        return inspect.getsourcefile(cls) or _DASH if cls is not None else _DASH
+    except TypeError:
+        return _DASH
+
+
+def render_explain(console: Console, record: ComponentRecord) -> None:
+    """``--explain NAME``: docstring, options, a YAML snippet, hooks and provenance."""
+    import inspect
+
+    console.print(
+        Text(
+            f"{record.name} — {record.kind.label} ({record.origin.label}): {record.status_text()}",
+            style="bold",
+        )
+    )
+    doc = inspect.getdoc(record.cls) if record.cls is not None else None
+    if doc:
+        console.print()
+        console.print(Text(doc))
+    params = option_parameters(record)
+    console.print()
+    console.print(
+        Text("Options" if record.kind is Kind.GUARD else "load_model options", style="bold")
+    )
+    if params:
+        table = Table(box=box.SIMPLE, pad_edge=False)
+        for column in ("Name", "Type", "Default", "Description"):
+            table.add_column(column, overflow="fold")
+        for p in params:
+            table.add_row(p.name, p.annotation or _DASH, p.default_text(), p.help or _DASH)
+        console.print(table)
+    else:
+        console.print(Text("  (none)"))
+    console.print(Text("YAML", style="bold"))
+    console.print(Text(_yaml_snippet(record, params)))
+    console.print(Text("Source", style="bold"))
+    for label, value in _source_lines(record):
+        console.print(Text(f"  {label:<13} {value}"))
+
+
+def _yaml_value(p: Parameter) -> object:
+    if p.required:
+        return f"<{p.annotation or 'value'}>"
+    if p.default is None or isinstance(p.default, (bool, int, float, str, list, dict)):
+        return p.default
+    return repr(p.default)
+
+
+def _yaml_snippet(record: ComponentRecord, params: Sequence[Parameter]) -> str:
+    options = {p.name: _yaml_value(p) for p in params}
+    if record.kind is Kind.GUARD:
+        block: dict[str, object] = {"order": ["invariants", record.name]}
+        if record.name == "invariants":
+            block["order"] = ["invariants"]
+        if options:
+            block[record.name] = options
+        data: dict[str, object] = {"guards": block}
+    elif record.kind is Kind.ADAPTER:
+        data = {
+            "model": {"adapter": record.name, "id": "<path or id>", "device": "auto", **options}
+        }
+    elif record.kind is Kind.EDIT:
+        data = {"edit": {"name": record.name}}
+    else:
+        data = {"plugins": {"load": [record.plugin.name]}}
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip()

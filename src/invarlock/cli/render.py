@@ -1,0 +1,21 @@
+"""Consoles for the CLI: wide when piped (no wrapping of paths and errors), rich on a tty."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from rich.console import Console
+
+#: Width for piped output: wide enough that table rows never wrap, so ``grep`` finds them.
+PIPED_WIDTH = 4000
+
+
+def stdout_console() -> Console:
+    piped = not sys.stdout.isatty()
+    width = int(os.environ.get("COLUMNS", 0)) or (PIPED_WIDTH if piped else None)
+    return Console(width=width, soft_wrap=False, highlight=False)
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, highlight=False)

@@ -1,0 +1,242 @@
+"""Discovery, validation and isolation of plugins, through the real CLI.
+
+Each test installs real distributions (``.dist-info`` + ``entry_points.txt``) into a
+temporary site directory that the CLI subprocess gets on ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_helpers import run_cli, table_row
+
+from invarlock.testing.distributions import write_distribution
+
+NAN_GUARD = '''
+from invarlock.core.api import Guard
+
+
+class NaNGuard(Guard):
+    """Fails on NaN."""
+
+    name = "{name}"
+
+    def __init__(self, strict: bool = True):
+        self.strict = strict
+
+    def validate(self, model, adapter, context):
+        return {{"passed": True, "action": "continue", "message": "ok"}}
+'''
+
+
+def guard_dist(site: Path, dist: str, module: str, name: str = "nan_check") -> None:
+    write_distribution(
+        site,
+        dist,
+        entry_points={"invarlock.guards": {name: f"{module}:NaNGuard"}},
+        files={f"{module}.py": NAN_GUARD.format(name=name)},
+    )
+
+
+def test_builtins_are_listed_ready_and_travel_as_entry_points() -> None:
+    result = run_cli("plugins", "--json")
+    assert result.code == 0, result.err
+    doc = result.json()
+    by_name = {(c["kind"], c["name"]): c for c in doc["components"]}
+    for kind, name in [
+        ("adapter", "hf_causal"),
+        ("adapter", "auto"),
+        ("guard", "invariants"),
+        ("edit", "quant_rtn"),
+        ("edit", "noop"),
+    ]:
+        component = by_name[(kind, name)]
+        assert component["origin"] == "builtin"
+        assert component["status"] == "ready", component
+    assert by_name[("guard", "invariants")]["entry_point"].startswith(
+        "invarlock.guards: invariants"
+    )
+    assert by_name[("guard", "invariants")]["distribution"] == "invarlock"
+
+
+def test_broken_plugin_is_listed_with_its_error_and_others_keep_working(tmp_path: Path) -> None:
+    write_distribution(
+        tmp_path,
+        "broken-plugin",
+        entry_points={"invarlock.guards": {"broken": "broken_mod:Guard"}},
+        files={"broken_mod.py": "raise RuntimeError('boom at import')\n"},
+    )
+    guard_dist(tmp_path, "good-plugin", "good_mod", name="good")
+    result = run_cli("plugins", "guards", site=tmp_path)
+    assert result.code == 0, result.err
+    broken = table_row(result.out, "broken")
+    assert broken[5].startswith("❌ import failed: RuntimeError: boom at import")
+    assert "broken_mod.py:1" in broken[5]
+    assert table_row(result.out, "good")[5] == "✅ Ready"
+
+    strict = run_cli("plugins", "guards", "--strict-plugins", site=tmp_path)
+    assert strict.code == 3
+    assert "broken" in strict.err and "boom at import" in strict.err
+
+
+def test_missing_dependency_is_reported_as_needs(tmp_path: Path) -> None:
+    write_distribution(
+        tmp_path,
+        "needy-plugin",
+        entry_points={"invarlock.adapters": {"needy": "needy_mod:Adapter"}},
+        files={"needy_mod.py": "import not_installed_pkg_xyz\n"},
+    )
+    result = run_cli("plugins", "adapters", site=tmp_path)
+    assert table_row(result.out, "needy")[5] == "⛔ needs not_installed_pkg_xyz"
+
+
+@pytest.mark.parametrize(
+    ("cls", "source", "expected"),
+    [
+        (
+            "NotAGuard",
+            "class NotAGuard:\n    name = 'odd'\n",
+            "is not a subclass of invarlock.core.api.Guard",
+        ),
+        (
+            "Needs",
+            "from invarlock.core.api import Guard\n"
+            "class Needs(Guard):\n    name = 'odd'\n"
+            "    def __init__(self, limit):\n        self.limit = limit\n"
+            "    def validate(self, model, adapter, context):\n        return {}\n",
+            "cannot be constructed from its defaults: TypeError",
+        ),
+        (
+            "Half",
+            "from invarlock.core.api import Guard\nclass Half(Guard):\n    name = 'odd'\n",
+            "cannot be constructed: abstract method(s) validate",
+        ),
+        (
+            "Other",
+            "from invarlock.core.api import Guard\nclass Other(Guard):\n    name = 'other'\n"
+            "    def validate(self, model, adapter, context):\n        return {}\n",
+            "entry point name 'odd' differs from Other.name 'other'",
+        ),
+    ],
+)
+def test_unusable_guard_classes_are_errors(
+    tmp_path: Path, cls: str, source: str, expected: str
+) -> None:
+    write_distribution(
+        tmp_path,
+        "odd-plugin",
+        entry_points={"invarlock.guards": {"odd": f"odd_mod:{cls}"}},
+        files={"odd_mod.py": source},
+    )
+    result = run_cli("plugins", "guards", site=tmp_path)
+    assert result.code == 0
+    status = table_row(result.out, "odd")[5]
+    assert status.startswith("❌") and expected in status, status
+
+
+def test_name_clash_names_both_distributions_and_fails_a_run(tmp_path: Path) -> None:
+    guard_dist(tmp_path, "first-plugin", "first_mod")
+    guard_dist(tmp_path, "second-plugin", "second_mod")
+    result = run_cli("plugins", "guards", "--json", site=tmp_path)
+    clashing = [c for c in result.json()["components"] if c["name"] == "nan_check"]
+    assert len(clashing) == 2
+    for component in clashing:
+        assert component["status"] == "error"
+        assert "first-plugin 0.1.0" in component["detail"]
+        assert "second-plugin 0.1.0" in component["detail"]
+
+    config = tmp_path / "config.yaml"
+    config.write_text("model: {id: missing-model}\nguards: {order: [nan_check]}\n")
+    run = run_cli("run", "-c", str(config), "--dry-run", site=tmp_path, cwd=tmp_path)
+    assert run.code == 3, run.err
+    assert "name clash" in run.err and "first-plugin" in run.err and "second-plugin" in run.err
+
+
+def test_misspelled_hook_suggests_the_real_one_with_file_and_line(tmp_path: Path) -> None:
+    write_distribution(
+        tmp_path,
+        "typo-plugin",
+        entry_points={"invarlock.hooks": {"typo": "typo_mod"}},
+        files={
+            "typo_mod.py": (
+                "from invarlock import hookimpl\n\n"
+                "@hookimpl\n"
+                "def invarlock_guard_validat(guard_name, model, adapter, context):\n"
+                "    return None\n"
+            )
+        },
+    )
+    result = run_cli("plugins", "hooks", site=tmp_path)
+    status = table_row(result.out, "typo")[5]
+    assert "unknown hook 'invarlock_guard_validat'" in status
+    assert "did you mean 'invarlock_guard_validate'?" in status
+    assert "typo_mod.py:3" in status or "typo_mod.py:4" in status
+
+
+def test_wrong_argument_name_is_an_error_naming_file_and_line(tmp_path: Path) -> None:
+    write_distribution(
+        tmp_path,
+        "args-plugin",
+        entry_points={"invarlock.hooks": {"args": "args_mod"}},
+        files={"args_mod.py": ("def invarlock_edit_applied(run, edit_result):\n    pass\n")},
+    )
+    result = run_cli("plugins", "hooks", site=tmp_path)
+    status = table_row(result.out, "args")[5]
+    assert "asks for argument 'edit_result'" in status
+    assert "its arguments are: run, result" in status
+    assert "args_mod.py:1" in status
+
+
+def test_block_with_p_no_and_autoload_switch(tmp_path: Path) -> None:
+    guard_dist(tmp_path, "my-plugin", "nan_mod")
+    blocked = run_cli("plugins", "guards", "-p", "no:nan_check", site=tmp_path)
+    assert table_row(blocked.out, "nan_check")[5] == "🚫 blocked (blocked by -p no:nan_check)"
+
+    env = {"INVARLOCK_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    off = run_cli("plugins", "guards", site=tmp_path, env=env)
+    assert table_row(off.out, "nan_check")[5].startswith("🚫 blocked (autoload disabled")
+    assert table_row(off.out, "invariants")[5] == "✅ Ready"  # built-ins always load
+
+    allowed = run_cli(
+        "plugins", "guards", site=tmp_path, env={**env, "INVARLOCK_PLUGINS": "nan_check"}
+    )
+    assert table_row(allowed.out, "nan_check")[5] == "✅ Ready"
+    by_flag = run_cli("plugins", "guards", "-p", "nan_check", site=tmp_path, env=env)
+    assert table_row(by_flag.out, "nan_check")[5] == "✅ Ready"
+
+
+def test_builtin_can_be_blocked_by_the_same_name() -> None:
+    result = run_cli("plugins", "guards", "-p", "no:invariants")
+    assert table_row(result.out, "invariants")[5].startswith("🚫 blocked")
+
+
+def test_edit_entry_points_are_reported_as_not_supported(tmp_path: Path) -> None:
+    write_distribution(
+        tmp_path,
+        "edit-plugin",
+        entry_points={"invarlock.edits": {"gptq": "gptq_mod:GPTQ"}},
+        files={"gptq_mod.py": "raise SystemExit('must never be imported')\n"},
+    )
+    result = run_cli("plugins", "edits", site=tmp_path)
+    assert result.code == 0
+    status = table_row(result.out, "gptq")[5]
+    assert status.startswith("❌ not supported: plugins add adapters and guards")
+    assert table_row(result.out, "quant_rtn")[5] == "✅ Ready"
+    assert table_row(result.out, "noop")[5] == "✅ Ready"
+
+
+def test_explicit_module_plugin_with_p() -> None:
+    result = run_cli("plugins", "-p", "invarlock.plugins.hello_guard", "--json")
+    doc = result.json()
+    hello = next(c for c in doc["components"] if c["name"] == "hello")
+    assert hello["kind"] == "guard" and hello["status"] == "ready"
+    assert hello["plugin"] == "invarlock.plugins.hello_guard"
+    hooks = next(c for c in doc["components"] if c["kind"] == "hooks")
+    assert hooks["name"] == "invarlock.plugins.hello_guard"
+    assert {"hook": "invarlock_register_guards", "flags": []} in hooks["hooks"]
+
+    missing = run_cli("plugins", "-p", "no_such_module_xyz", "--json")
+    plugin = next(p for p in missing.json()["plugins"] if p["name"] == "no_such_module_xyz")
+    assert plugin["status"] == "error"
+    assert "no entry point or module named 'no_such_module_xyz'" in plugin["detail"]
