@@ -1,0 +1,214 @@
+"""``hf_causal``: load Hugging Face causal language models from a directory, a GGUF file or the Hub.
+
+Sources (see :func:`~invarlock.adapters._hf_loading.resolve_source`):
+
+* a local directory with ``config.json`` and safetensors weights (preferred) or a pickled
+  ``pytorch_model.bin``, which is only ever read with ``torch.load(weights_only=True)``;
+* a local ``.gguf`` file, or a directory plus ``gguf_file=NAME``: loaded through transformers'
+  GGUF support and dequantized to dense float weights (RTN needs dense weights);
+* a Hub id, only when ``INVARLOCK_ALLOW_NETWORK=1``; otherwise loading fails at once.
+
+Without ``INVARLOCK_ALLOW_NETWORK=1`` transformers is always called with
+``local_files_only=True``, so it never reaches for the network either.
+
+The loaded model is in eval mode with ``requires_grad`` off on every parameter: invarlock only
+runs forward passes, and autograd bookkeeping would cost memory. Guards that need gradients
+can switch them back on for the parameters they study.
+
+This module imports neither torch nor transformers at import time (``invarlock plugins`` lists
+it); both are imported inside the methods.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from invarlock.adapters import _hf_loading as loading
+from invarlock.adapters._hf_describe import describe_model
+from invarlock.core.api import ModelAdapter
+from invarlock.core.errors import ConfigError, ModelLoadError
+
+
+def _transformers_version() -> tuple[int, int]:
+    import transformers
+
+    major, minor = transformers.__version__.split(".")[:2]
+    return int(major), int(minor)
+
+
+def _supports_weights_only() -> bool:
+    """Whether ``from_pretrained`` takes ``weights_only`` (older versions rely on torch's default,
+    which is ``weights_only=True`` from torch 2.6, the minimum for ``.bin`` files here)."""
+    import inspect
+
+    from transformers import PreTrainedModel
+
+    return "weights_only" in inspect.signature(PreTrainedModel.from_pretrained).parameters
+
+
+def _from_pretrained_kwargs(
+    source: loading.ModelSource, options: dict[str, Any], dtype: Any
+) -> dict[str, Any]:
+    """Keyword arguments for ``AutoModelForCausalLM.from_pretrained`` (validated already)."""
+    dtype_key = "dtype" if _transformers_version() >= (4, 56) else "torch_dtype"
+    kwargs: dict[str, Any] = {
+        dtype_key: dtype,
+        "trust_remote_code": bool(options.get("trust_remote_code", False)),
+        "local_files_only": bool(options.get("local_files_only", False))
+        or not loading.network_allowed(),
+    }
+    if _supports_weights_only():
+        kwargs["weights_only"] = True  # never unpickle code from a .bin checkpoint
+    if options.get("revision") is not None:
+        kwargs["revision"] = options["revision"]
+    if options.get("device_map") is not None:
+        kwargs["device_map"] = options["device_map"]
+    if source.gguf_file is not None:
+        kwargs["gguf_file"] = source.gguf_file
+        kwargs.update(_gguf_dequantize_config())
+    return kwargs
+
+
+def _gguf_dequantize_config() -> dict[str, Any]:
+    """Ask transformers to unpack GGUF blocks into dense weights, where it can keep them packed."""
+    try:
+        from transformers import GgufConfig
+    except ImportError:  # older transformers always dequantizes GGUF files
+        return {}
+    return {"quantization_config": GgufConfig(dequantize=True)}
+
+
+def _check_gguf_available() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("gguf") is None:
+        raise ModelLoadError("loading a .gguf file needs the 'gguf' package: pip install gguf")
+
+
+class HF_Causal_Adapter(ModelAdapter):
+    """Hugging Face ``AutoModelForCausalLM`` models: local directories, GGUF files, Hub ids.
+
+    ``load_model`` options (the YAML ``model:`` keys): ``dtype`` (``auto``, ``float32``,
+    ``float16``, ``bfloat16``; ``None`` = ``auto`` = the checkpoint's dtype), ``device_map``
+    (handed to transformers/accelerate for models larger than one device; the model is then
+    not moved, and ``device`` must stay ``"auto"``), ``revision`` (Hub ids only),
+    ``trust_remote_code`` (default ``False``), ``gguf_file`` (a file in the model directory or
+    Hub repo), ``local_files_only``. Any other option is a :class:`ConfigError`.
+    """
+
+    name: ClassVar[str] = "hf_causal"
+    backend: ClassVar[str | None] = "transformers"
+    requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")
+
+    def can_load(self, model_id: str) -> bool:
+        """A local model directory or ``.gguf`` file; a Hub id only when downloads are allowed."""
+        try:
+            source = loading.resolve_source(model_id)
+        except ModelLoadError:
+            return False
+        return source.is_local or loading.network_allowed()
+
+    def load_model(self, model_id: str, device: str = "auto", **kwargs: Any) -> Any:
+        """Load ``model_id`` as an ``AutoModelForCausalLM`` on ``device`` (see class docs)."""
+        loading.check_options(kwargs, self.name)
+        source = loading.resolve_source(model_id, kwargs.get("gguf_file"))
+        loading.require_network(source)
+        if source.is_local and kwargs.get("revision") is not None:
+            raise ConfigError(f"revision={kwargs['revision']!r} applies to Hub ids, not {model_id}")
+        if source.kind == "hf_dir":
+            weights = loading.find_weights(Path(source.location))
+            if not any(w.endswith((".safetensors", ".safetensors.index.json")) for w in weights):
+                loading.check_safe_bin_loading(Path(source.location))
+        if source.gguf_file is not None:
+            _check_gguf_available()
+        device_map = kwargs.get("device_map")
+        if device_map is not None and device != "auto":
+            raise ConfigError(
+                f"pass either device ({device!r}) or device_map ({device_map!r}), not both"
+            )
+        target = None if device_map is not None else loading.resolve_device(device)
+        dtype = loading.resolve_dtype(kwargs.get("dtype"))
+        model = self._from_pretrained(source, _from_pretrained_kwargs(source, kwargs, dtype))
+        if target is not None:
+            model.to(target)
+        if source.kind == "gguf":  # transformers records the directory; name the file instead
+            model.config.name_or_path = source.gguf_file
+        model.eval()
+        model.requires_grad_(False)
+        return model
+
+    @staticmethod
+    def _from_pretrained(source: loading.ModelSource, kwargs: dict[str, Any]) -> Any:
+        from transformers import AutoModelForCausalLM
+
+        try:
+            return AutoModelForCausalLM.from_pretrained(source.location, **kwargs)
+        except Exception as exc:  # one readable error for any loader failure; cause is chained
+            where = source.gguf_file or source.location
+            raise ModelLoadError(
+                f"could not load model from {where}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def load_tokenizer(self, model_id: str, **kwargs: Any) -> Any | None:
+        """The tokenizer stored with the model, or ``None`` when the source carries none.
+
+        Looks only where the weights are: the model directory, the GGUF file's metadata, or
+        (downloads allowed) the same Hub repo. Never guesses a tokenizer from the model's
+        name. Accepts the ``load_model`` options (only ``revision``, ``trust_remote_code``,
+        ``gguf_file`` and ``local_files_only`` matter). Broken tokenizer files raise
+        :class:`ModelLoadError`.
+        """
+        loading.check_options(kwargs, self.name)
+        source = loading.resolve_source(model_id, kwargs.get("gguf_file"))
+        loading.require_network(source)
+        if source.kind == "hf_dir" and not loading.has_tokenizer_files(Path(source.location)):
+            return None
+        if source.kind == "gguf" and not _gguf_has_tokenizer(source.gguf_file or ""):
+            return None
+        options = _from_pretrained_kwargs(source, kwargs, "auto")
+        keep = ("trust_remote_code", "local_files_only", "revision", "gguf_file")
+        call = {key: options[key] for key in keep if key in options}
+        try:
+            if source.kind == "gguf":
+                return _gguf_tokenizer(source.gguf_file or "", call)
+            from transformers import AutoTokenizer
+
+            return AutoTokenizer.from_pretrained(source.location, **call)
+        except Exception as exc:  # one readable error for any loader failure; cause is chained
+            where = source.gguf_file or source.location
+            raise ModelLoadError(
+                f"could not load the tokenizer from {where}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def describe(self, model: Any) -> dict[str, Any]:
+        """Shape, size, dtype, device, tied weights and block container of ``model``."""
+        return describe_model(model)
+
+
+def _gguf_has_tokenizer(gguf_path: str) -> bool:
+    _check_gguf_available()
+    from gguf import GGUFReader
+
+    try:
+        reader = GGUFReader(gguf_path)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"could not read GGUF file {gguf_path}: {exc}") from exc
+    return "tokenizer.ggml.tokens" in reader.fields
+
+
+def _gguf_tokenizer(gguf_path: str, call: dict[str, Any]) -> Any:
+    """The tokenizer described by a local GGUF file's metadata, and nothing else.
+
+    transformers prefers a ``tokenizer.json`` next to the file over the file's own metadata, so
+    a GGUF dropped into another model's directory would get that model's tokenizer; resolving
+    it from an empty directory leaves the GGUF as the only source.
+    """
+    import tempfile
+
+    from transformers import AutoTokenizer
+
+    with tempfile.TemporaryDirectory(prefix="invarlock-gguf-") as empty:
+        tokenizer = AutoTokenizer.from_pretrained(empty, **call)
+    tokenizer.name_or_path = gguf_path
+    return tokenizer
