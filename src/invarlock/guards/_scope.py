@@ -1,0 +1,158 @@
+"""Which 2-D weights a weight guard checks, and which of them the edit touched.
+
+The default scope is every ``nn.Linear`` / transformers ``Conv1D`` weight inside the
+model's block container, found generically as the ``nn.ModuleList`` holding the most
+parameters. ``include`` patterns replace that default (matching candidate weights anywhere
+in the model); ``exclude`` patterns then drop weights. Patterns are fnmatch patterns on
+parameter names (``*`` also matches dots).
+
+torch is imported inside the functions: this module is imported by plugin listings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+from invarlock.guards._results import METRICS_CAP
+
+
+@dataclass(frozen=True)
+class ScopedWeight:
+    """One in-scope weight: its parameter name, module name and output-channel axis."""
+
+    name: str
+    module_name: str
+    #: 0 for ``nn.Linear`` (out, in); 1 for transformers ``Conv1D`` (in, out).
+    out_axis: int
+
+
+@dataclass
+class Scope:
+    """The resolved scope of a weight guard."""
+
+    weights: list[ScopedWeight]
+    #: Qualified name of the block container, or None when the model has no ModuleList.
+    container: str | None
+    #: Reasons the scope is unusable (``prepare`` reports ``ready: False``).
+    problems: list[str] = field(default_factory=list)
+    #: Things worth a warning that do not stop the run.
+    notes: list[str] = field(default_factory=list)
+
+
+def block_container(model: Any) -> str | None:
+    """Qualified name of the ``nn.ModuleList`` with the most parameters, or None."""
+    from torch import nn
+
+    best_name, best_size = None, 0
+    for name, module in model.named_modules():
+        if isinstance(module, nn.ModuleList):
+            size = sum(p.numel() for p in module.parameters())
+            if size > best_size:
+                best_name, best_size = name, size
+    return best_name
+
+
+def _output_axis(module: Any) -> int | None:
+    """Output-channel axis of a Linear-like module's 2-D weight, None for other modules."""
+    from torch import nn
+
+    weight = getattr(module, "weight", None)
+    if weight is None or getattr(weight, "ndim", 0) != 2:
+        return None
+    if isinstance(module, nn.Linear):
+        return 0
+    if type(module).__name__ == "Conv1D":  # transformers.pytorch_utils.Conv1D: (in, out)
+        return 1
+    return None
+
+
+def candidate_weights(model: Any) -> list[ScopedWeight]:
+    """Every Linear / Conv1D weight in the model, each tensor once."""
+    seen: set[int] = set()
+    found: list[ScopedWeight] = []
+    for module_name, module in model.named_modules():
+        axis = _output_axis(module)
+        if axis is None or id(module.weight) in seen:
+            continue
+        seen.add(id(module.weight))
+        name = f"{module_name}.weight" if module_name else "weight"
+        found.append(ScopedWeight(name=name, module_name=module_name, out_axis=axis))
+    return found
+
+
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def resolve_scope(model: Any, include: tuple[str, ...], exclude: tuple[str, ...]) -> Scope:
+    """Resolve the in-scope weights of ``model`` for the given patterns."""
+    candidates = candidate_weights(model)
+    container = block_container(model)
+    scope = Scope(weights=[], container=container)
+    if include:
+        for pattern in include:
+            if not any(fnmatchcase(w.name, pattern) for w in candidates):
+                scope.problems.append(
+                    f"include pattern {pattern!r} matches no Linear/Conv1D weight"
+                )
+        selected = [w for w in candidates if _matches(w.name, include)]
+    elif container is None:
+        scope.notes.append("model has no nn.ModuleList; checking every Linear/Conv1D weight")
+        selected = candidates
+    else:
+        prefix = f"{container}." if container else ""
+        selected = [w for w in candidates if w.name.startswith(prefix)]
+    for pattern in exclude:
+        if not any(fnmatchcase(w.name, pattern) for w in selected):
+            scope.notes.append(f"exclude pattern {pattern!r} matches no in-scope weight")
+    scope.weights = [w for w in selected if not _matches(w.name, exclude)]
+    if not scope.weights and not scope.problems:
+        scope.problems.append(
+            f"no Linear/Conv1D weight in scope (include={list(include)}, "
+            f"exclude={list(exclude)}, block container={container!r})"
+        )
+    return scope
+
+
+def edited_layers(context: Any) -> set[str] | None:
+    """Names in ``context['edit']['layers'][i]['name']``, or None when there is no edit info."""
+    if context is None:
+        return None
+    if not isinstance(context, Mapping):
+        raise TypeError(f"validate context must be a mapping, got {type(context).__name__}")
+    edit = context.get("edit")
+    if edit is None:
+        return None
+    if not isinstance(edit, Mapping):
+        raise TypeError(f"context['edit'] must be a mapping, got {type(edit).__name__}")
+    layers = edit.get("layers")
+    if layers is None:
+        return None
+    if not isinstance(layers, (list, tuple)):
+        raise TypeError(f"context['edit']['layers'] must be a list, got {type(layers).__name__}")
+    names: set[str] = set()
+    for index, layer in enumerate(layers):
+        name = layer.get("name") if isinstance(layer, Mapping) else None
+        if not isinstance(name, str):
+            raise TypeError(
+                f"context['edit']['layers'][{index}] must be a mapping with a string 'name', "
+                f"got {layer!r}"
+            )
+        names.add(name)
+    return names
+
+
+def edit_coverage(weights: list[ScopedWeight], edited: set[str] | None) -> dict[str, Any]:
+    """Metrics saying which edited layers the guard checked (empty without edit info)."""
+    if edited is None:
+        return {}
+    in_scope = {w.module_name for w in weights} | {w.name for w in weights}
+    outside = sorted(name for name in edited if name not in in_scope)
+    return {
+        "edited_checked": len(edited) - len(outside),
+        "edited_unchecked": outside[:METRICS_CAP],
+        "edited_unchecked_count": len(outside),
+    }
