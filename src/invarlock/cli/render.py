@@ -11,11 +11,14 @@ from rich.console import Console
 PIPED_WIDTH = 4000
 
 
+def _width(stream: object) -> int | None:
+    piped = not getattr(stream, "isatty", lambda: False)()
+    return int(os.environ.get("COLUMNS", 0)) or (PIPED_WIDTH if piped else None)
+
+
 def stdout_console() -> Console:
-    piped = not sys.stdout.isatty()
-    width = int(os.environ.get("COLUMNS", 0)) or (PIPED_WIDTH if piped else None)
-    return Console(width=width, soft_wrap=False, highlight=False)
+    return Console(width=_width(sys.stdout), soft_wrap=False, highlight=False)
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, width=_width(sys.stderr), soft_wrap=False, highlight=False)

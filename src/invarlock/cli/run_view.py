@@ -1,0 +1,114 @@
+"""Rich output of ``invarlock run``: progress on stderr, the plan and the summary on stdout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.status import Status as Spinner
+from rich.table import Table
+from rich.text import Text
+
+from invarlock.core.results import GuardOutcome
+from invarlock.runner.plan import RunPlan
+from invarlock.runner.report import RunReport
+from invarlock.runner.runner import RunObserver
+
+_ACTION_STYLE = {"continue": "green", "warn": "yellow", "abort": "red"}
+_STATUS_TEXT = {
+    "kept": ("✅ kept", "green"),
+    "warned": ("⚠️  kept with warnings", "yellow"),
+    "rolled_back": ("↩️  rolled back", "red"),
+    "error": ("❌ error", "red"),
+    "interrupted": ("⏹  interrupted", "red"),
+}
+
+
+class RichObserver(RunObserver):
+    """A spinner per phase, then one line per finished phase and per guard outcome."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._spinner: Spinner | None = None
+
+    def phase_start(self, phase: str, detail: str) -> None:
+        self._spinner = self.console.status(f"{phase}: {detail}")
+        self._spinner.start()
+
+    def phase_end(self, phase: str, seconds: float) -> None:
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None
+        self.console.print(Text(f"  {phase:<9} {seconds:8.3f} s"))
+
+    def guard_outcome(self, outcome: GuardOutcome) -> None:
+        style = _ACTION_STYLE.get(outcome.action, "")
+        line = Text(f"    {outcome.guard} {outcome.phase}: ")
+        line.append(outcome.action, style=style)
+        line.append(f" — {outcome.message}")
+        self.console.print(line)
+
+
+def render_plan(console: Console, plan: RunPlan) -> None:
+    """``--dry-run``: the model, the edit and the guards as they would run."""
+    adapter = (
+        plan.adapter
+        if plan.adapter == plan.adapter_resolved
+        else f"{plan.adapter} → {plan.adapter_resolved}"
+    )
+    console.print(Text("Plan", style="bold"))
+    console.print(Text(f"  model   {plan.model_id}  (adapter {adapter}, device {plan.device})"))
+    if plan.model_options:
+        console.print(Text(f"          options {plan.model_options}"))
+    console.print(Text(f"  edit    {plan.edit_name} {_format_options(plan.edit_params)}"))
+    table = Table(title="Guards (in order)", title_justify="left", box=box.MARKDOWN)
+    for column in ("#", "Guard", "Origin", "Plugin", "Options"):
+        table.add_column(column, overflow="fold")
+    for index, g in enumerate(plan.guards, 1):
+        table.add_row(str(index), g.name, g.origin, g.plugin, _format_options(g.effective))
+    for skipped in plan.skipped:
+        table.add_row("—", skipped["name"], "", "", skipped["reason"])
+    console.print(table)
+
+
+def render_summary(console: Console, report: RunReport) -> None:
+    """The final table: each guard's result, the decision and where the report is."""
+    table = Table(title="Guards", title_justify="left", box=box.MARKDOWN)
+    for column in ("Guard", "Phase", "Action", "Message", "Time"):
+        table.add_column(column, overflow="fold")
+    for g in report.guards:
+        table.add_row(
+            g["guard"],
+            g["phase"],
+            Text(g["action"], style=_ACTION_STYLE.get(g["action"], "")),
+            g["message"],
+            f"{g['duration_s'] * 1000:.1f} ms",
+        )
+    for skipped in report.skipped_guards:
+        table.add_row(skipped["name"], "—", "skipped", skipped["reason"], "")
+    console.print(table)
+    text, style = _STATUS_TEXT.get(report.status, (report.status, ""))
+    line = Text("Decision: ")
+    line.append(text, style=f"bold {style}")
+    if report.decision.get("model_restored"):
+        line.append("  (model restored from snapshot, verified by hash)")
+    console.print(line)
+    if report.edit:
+        layers = report.edit.get("layers", [])
+        console.print(Text(f"Edit: {report.edit.get('name')} on {len(layers)} layer(s)"))
+    console.print(Text(f"Report: {_relative(Path(report.run_dir) / 'report.json')}"))
+    if report.export:
+        console.print(Text(f"Quantized checkpoint: {_relative(Path(report.export['path']))}"))
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _format_options(options: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in options.items()) or "—"

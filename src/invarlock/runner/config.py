@@ -1,0 +1,329 @@
+"""The run configuration: YAML in, a validated :class:`RunConfig` out.
+
+Keys shared with the published upstream keep its names (``model.id``, ``model.adapter``,
+``model.device``, ``edit.name`` with parameters inline or under ``edit.plan``,
+``guards.order``, ``output.dir``). Every error names the file, the line and the key path.
+Relative paths (``model.id``, ``output.dir``) are relative to the current directory, as on
+the command line.
+``--set key.path=value`` overrides are applied before validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from invarlock.core.errors import ConfigError
+
+#: The guards a config without ``guards.order`` runs, in this order.
+DEFAULT_GUARD_ORDER = ("invariants", "spectral", "variance")
+SNAPSHOT_MODES = ("auto", "memory", "disk")
+
+TOP_LEVEL_KEYS = ("model", "edit", "guards", "dataset", "eval", "output", "plugins")
+MODEL_KEYS = ("id", "adapter", "device")  # the rest are adapter options
+GUARDS_KEYS = ("order", "fail_fast")
+OUTPUT_KEYS = ("dir", "run_name", "snapshot", "export")
+PLUGINS_KEYS = ("load", "block", "local_files")
+
+
+@dataclass
+class ModelSection:
+    id: str
+    adapter: str = "auto"
+    device: str = "auto"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EditSection:
+    name: str = "quant_rtn"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GuardsSection:
+    order: list[str] = field(default_factory=lambda: list(DEFAULT_GUARD_ORDER))
+    blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fail_fast: bool = False
+    order_given: bool = False
+
+
+@dataclass
+class OutputSection:
+    dir: Path = Path("runs")
+    run_name: str | None = None
+    snapshot: str = "auto"
+    export: bool = False
+
+
+@dataclass
+class PluginsSection:
+    load: list[str] = field(default_factory=list)
+    block: list[str] = field(default_factory=list)
+    local_files: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"load": self.load, "block": self.block, "local_files": self.local_files}
+
+
+@dataclass
+class RunConfig:
+    """A validated configuration, with where each key came from (for error messages)."""
+
+    model: ModelSection
+    edit: EditSection
+    guards: GuardsSection
+    output: OutputSection
+    plugins: PluginsSection
+    dataset: Any = None
+    eval: Any = None
+    raw: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def where(self, key_path: str) -> str:
+        """``file:line: key.path`` for messages (the nearest known parent key's line)."""
+        source = str(self.path) if self.path is not None else "<config>"
+        probe = key_path
+        while probe:
+            if probe in self.lines:
+                return f"{source}:{self.lines[probe]}: {key_path}"
+            probe = probe.rpartition(".")[0]
+        return f"{source}: {key_path}"
+
+    def error(self, key_path: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.where(key_path)}: {problem}")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(path: Path, overrides: Sequence[str] = ()) -> RunConfig:
+    """Read, override and validate the YAML config at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    return parse_config(text, path=path, overrides=overrides)
+
+
+def parse_config(
+    text: str, *, path: Path | None = None, overrides: Sequence[str] = ()
+) -> RunConfig:
+    source = str(path) if path is not None else "<config>"
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    lines: dict[str, int] = {}
+    if node is not None:
+        _record_lines(node, "", lines, source)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: the config must be a mapping of sections, got {type(data).__name__}"
+        )
+    for override in overrides:
+        _apply_override(data, override, lines)
+    return _validate(data, path, lines)
+
+
+def _record_lines(node: yaml.Node, prefix: str, lines: dict[str, int], source: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            path = f"{prefix}.{key}" if prefix else key
+            if key in seen:
+                raise ConfigError(f"{source}:{key_node.start_mark.line + 1}: {path}: duplicate key")
+            seen.add(key)
+            lines[path] = key_node.start_mark.line + 1
+            _record_lines(value_node, path, lines, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            path = f"{prefix}[{index}]"
+            lines[path] = item.start_mark.line + 1
+            _record_lines(item, path, lines, source)
+
+
+def _apply_override(data: dict[str, Any], override: str, lines: dict[str, int]) -> None:
+    """``a.b.c=value``: value parsed as YAML (``8`` → int, ``[a, b]`` → list)."""
+    key_path, sep, text = override.partition("=")
+    key_path = key_path.strip()
+    if not sep or not key_path or any(not part for part in key_path.split(".")):
+        raise ConfigError(f"--set {override!r}: expected KEY.PATH=VALUE")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {override!r}: invalid YAML value: {exc}") from None
+    target = data
+    parts = key_path.split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = target.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {override!r}: {'.'.join(parts[: i + 1])} is not a mapping")
+        target = child
+    target[parts[-1]] = value
+    lines.pop(key_path, None)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Checker:
+    def __init__(self, path: Path | None, lines: dict[str, int]) -> None:
+        self.probe = RunConfig(
+            model=ModelSection(id=""),
+            edit=EditSection(),
+            guards=GuardsSection(),
+            output=OutputSection(),
+            plugins=PluginsSection(),
+            path=path,
+            lines=lines,
+        )
+
+    def fail(self, key_path: str, problem: str) -> ConfigError:
+        return self.probe.error(key_path, problem)
+
+    def mapping(self, data: Mapping[str, Any], key: str) -> dict[str, Any]:
+        value = data.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(key, f"must be a mapping, got {type(value).__name__}")
+        return value
+
+    def keys(self, section: Mapping[str, Any], prefix: str, allowed: Sequence[str]) -> None:
+        for key in section:
+            if key not in allowed:
+                raise self.fail(
+                    f"{prefix}.{key}" if prefix else str(key),
+                    f"unknown key; expected one of: {', '.join(allowed)}",
+                )
+
+    def string(self, section: Mapping[str, Any], prefix: str, key: str, default: str | None) -> str:
+        value = section.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(f"{prefix}.{key}", f"must be a non-empty string, got {value!r}")
+        return value
+
+    def boolean(self, section: Mapping[str, Any], prefix: str, key: str, default: bool) -> bool:
+        value = section.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(f"{prefix}.{key}", f"must be true or false, got {value!r}")
+        return value
+
+    def names(self, section: Mapping[str, Any], prefix: str, key: str) -> list[str]:
+        value = section.get(key, [])
+        if value is None:
+            return []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(f"{prefix}.{key}", f"must be a list of names, got {value!r}")
+        return list(value)
+
+
+def _validate(data: dict[str, Any], path: Path | None, lines: dict[str, int]) -> RunConfig:
+    check = _Checker(path, lines)
+    check.keys(data, "", TOP_LEVEL_KEYS)
+
+    model_raw = check.mapping(data, "model")
+    if "id" not in model_raw:
+        raise check.fail(
+            "model.id", "missing: set model.id to a model directory, .gguf file or hub id"
+        )
+    model = ModelSection(
+        id=str(check.string(model_raw, "model", "id", None)),
+        adapter=check.string(model_raw, "model", "adapter", "auto"),
+        device=check.string(model_raw, "model", "device", "auto"),
+        options={k: v for k, v in model_raw.items() if k not in MODEL_KEYS},
+    )
+
+    edit_raw = dict(check.mapping(data, "edit"))
+    plan = edit_raw.pop("plan", None) or {}
+    if not isinstance(plan, dict):
+        raise check.fail("edit.plan", f"must be a mapping, got {type(plan).__name__}")
+    name = check.string(edit_raw, "edit", "name", "quant_rtn")
+    edit_raw.pop("name", None)
+    for key in set(plan) & set(edit_raw):
+        if plan[key] != edit_raw[key]:
+            raise check.fail(
+                f"edit.plan.{key}",
+                f"conflicts with edit.{key} ({edit_raw[key]!r} vs {plan[key]!r})",
+            )
+    edit = EditSection(name=name, params={**edit_raw, **plan})
+
+    guards_raw = check.mapping(data, "guards")
+    order_given = "order" in guards_raw
+    order = check.names(guards_raw, "guards", "order") if order_given else list(DEFAULT_GUARD_ORDER)
+    duplicates = sorted({g for g in order if order.count(g) > 1})
+    if duplicates:
+        raise check.fail("guards.order", f"lists {', '.join(duplicates)} more than once")
+    blocks: dict[str, dict[str, Any]] = {}
+    for key, value in guards_raw.items():
+        if key in GUARDS_KEYS:
+            continue
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise check.fail(
+                f"guards.{key}", f"a guard's block must be a mapping of options, got {value!r}"
+            )
+        blocks[str(key)] = value
+    guards = GuardsSection(
+        order=order,
+        blocks=blocks,
+        fail_fast=check.boolean(guards_raw, "guards", "fail_fast", False),
+        order_given=order_given,
+    )
+
+    output_raw = check.mapping(data, "output")
+    check.keys(output_raw, "output", OUTPUT_KEYS)
+    snapshot = output_raw.get("snapshot", "auto")
+    if snapshot not in SNAPSHOT_MODES:
+        raise check.fail(
+            "output.snapshot", f"must be one of {', '.join(SNAPSHOT_MODES)}, got {snapshot!r}"
+        )
+    run_name = output_raw.get("run_name")
+    if run_name is not None and (not isinstance(run_name, str) or "/" in run_name or not run_name):
+        raise check.fail("output.run_name", f"must be a plain directory name, got {run_name!r}")
+    output = OutputSection(
+        dir=Path(check.string(output_raw, "output", "dir", "runs")),
+        run_name=run_name,
+        snapshot=snapshot,
+        export=check.boolean(output_raw, "output", "export", False),
+    )
+
+    plugins_raw = check.mapping(data, "plugins")
+    check.keys(plugins_raw, "plugins", PLUGINS_KEYS)
+    plugins = PluginsSection(
+        load=check.names(plugins_raw, "plugins", "load"),
+        block=check.names(plugins_raw, "plugins", "block"),
+        local_files=check.boolean(plugins_raw, "plugins", "local_files", True),
+    )
+
+    config = RunConfig(
+        model=model,
+        edit=edit,
+        guards=guards,
+        output=output,
+        plugins=plugins,
+        dataset=data.get("dataset"),
+        eval=data.get("eval"),
+        raw=data,
+        path=path,
+        lines=lines,
+    )
+    return config

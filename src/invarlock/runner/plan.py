@@ -1,0 +1,158 @@
+"""Resolve a config against the loaded plugins, before any model is touched.
+
+Everything that can be checked without loading the model is checked here: the adapter,
+the edit and its parameters, every guard in ``guards.order`` and its YAML block. The
+result is what ``invarlock run --dry-run`` prints and what the runner executes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from invarlock.core.errors import ConfigError, InvarlockError
+from invarlock.core.introspect import accepts_any_keyword, constructor_parameters
+from invarlock.plugins.manager import PluginManager
+from invarlock.plugins.records import Kind
+from invarlock.runner.config import RunConfig
+
+
+@dataclass
+class GuardPlan:
+    name: str
+    origin: str
+    plugin: str
+    class_path: str | None
+    options: dict[str, Any]  # what the constructor receives (the YAML block)
+    effective: dict[str, Any]  # defaults merged with the YAML block, for display
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "origin": self.origin,
+            "plugin": self.plugin,
+            "class": self.class_path,
+            "options": self.options,
+            "effective_options": self.effective,
+        }
+
+
+@dataclass
+class RunPlan:
+    model_id: str
+    adapter: str  # as configured
+    adapter_resolved: str
+    device: str
+    model_options: dict[str, Any]
+    edit_name: str
+    edit_params: dict[str, Any]
+    edit: Any = field(repr=False)  # the Edit implementation
+    edit_config: Any = field(repr=False)  # its parsed, validated configuration
+    guards: list[GuardPlan]
+    skipped: list[dict[str, str]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": {
+                "id": self.model_id,
+                "adapter": self.adapter,
+                "adapter_resolved": self.adapter_resolved,
+                "device": self.device,
+                "options": self.model_options,
+            },
+            "edit": {"name": self.edit_name, "params": self.edit_params},
+            "guards": [g.to_dict() for g in self.guards],
+            "skipped_guards": self.skipped,
+        }
+
+
+def build_plan(config: RunConfig, manager: PluginManager) -> RunPlan:
+    """Check ``config`` against ``manager``'s plugins; raise with the key path on problems."""
+    try:
+        adapter = manager.resolve_adapter(config.model.adapter, config.model.id)
+    except ConfigError as exc:
+        raise config.error("model.adapter", str(exc)) from None
+
+    edit, edit_config = _resolve_edit(config)
+    guards = [
+        _resolve_guard(config, manager, index, name)
+        for index, name in enumerate(config.guards.order)
+    ]
+
+    for name in config.guards.blocks:
+        if not manager.find(Kind.GUARD, name):
+            known = ", ".join(manager.names(Kind.GUARD, usable_only=False))
+            raise config.error(
+                f"guards.{name}", f"options for unknown guard {name!r}; known guards: {known}"
+            )
+    skipped = [
+        {"name": name, "reason": "skipped: not in guards.order"}
+        for name in manager.names(Kind.GUARD)
+        if name not in config.guards.order
+    ]
+    return RunPlan(
+        model_id=config.model.id,
+        adapter=config.model.adapter,
+        adapter_resolved=adapter,
+        device=config.model.device,
+        model_options=dict(config.model.options),
+        edit_name=config.edit.name,
+        edit_params=dict(config.edit.params),
+        edit=edit,
+        edit_config=edit_config,
+        guards=guards,
+        skipped=skipped,
+    )
+
+
+def _resolve_edit(config: RunConfig) -> tuple[Any, Any]:
+    from invarlock.edits import EditConfigError, get_edit
+
+    try:
+        edit = get_edit(config.edit.name)
+    except EditConfigError as exc:
+        raise config.error("edit.name", str(exc)) from None
+    try:
+        return edit, edit.parse(config.edit.params)
+    except EditConfigError as exc:
+        message = str(exc)
+        key_path = message.split(":", 1)[0].strip() if message.startswith("edit.") else "edit"
+        raise ConfigError(f"{config.where(key_path).rsplit(': ', 1)[0]}: {message}") from None
+
+
+def _resolve_guard(config: RunConfig, manager: PluginManager, index: int, name: str) -> GuardPlan:
+    key = f"guards.order[{index}]"
+    try:
+        record = manager.require(Kind.GUARD, name)
+    except InvarlockError as exc:
+        error = type(exc)(f"{config.where(key)}: {exc}")
+        raise error from None
+    assert record.cls is not None
+    options = dict(config.guards.blocks.get(name, {}))
+    params = constructor_parameters(record.cls)
+    accepted = {p.name for p in params}
+    if not accepts_any_keyword(record.cls.__init__):
+        for option in options:
+            if option not in accepted:
+                listing = ", ".join(
+                    f"{p.name} ({p.annotation or 'any'} = {p.default_text()})" for p in params
+                )
+                raise config.error(
+                    f"guards.{name}.{option}",
+                    f"unknown option for guard {name!r}; it accepts: {listing or 'no options'}",
+                )
+    missing = [p.name for p in params if p.required and p.name not in options]
+    if missing:
+        raise config.error(
+            f"guards.{name}", f"guard {name!r} needs option(s): {', '.join(missing)}"
+        )
+    effective = {p.name: p.default for p in params if not p.required}
+    effective.update(options)
+    return GuardPlan(
+        name=name,
+        origin=record.origin.value,
+        plugin=record.plugin.name,
+        class_path=record.class_path,
+        options=options,
+        effective=effective,
+    )
