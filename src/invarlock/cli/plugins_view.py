@@ -97,10 +97,13 @@ def render_explain(console: Console, record: ComponentRecord) -> None:
             style="bold",
         )
     )
-    doc = inspect.getdoc(record.cls) if record.cls is not None else None
+    doc = inspect.getdoc(record.cls) if record.cls is not None else record.summary
     if doc:
         console.print()
         console.print(Text(doc))
+    if record.kind is Kind.EDIT:
+        _explain_edit(console, record)
+        return
     params = option_parameters(record)
     console.print()
     console.print(
@@ -120,6 +123,28 @@ def render_explain(console: Console, record: ComponentRecord) -> None:
     console.print(Text("Source", style="bold"))
     for label, value in _source_lines(record):
         console.print(Text(f"  {label:<13} {value}"))
+
+
+def _explain_edit(console: Console, record: ComponentRecord) -> None:
+    from invarlock.edits import EDITS
+
+    info = EDITS.get(record.name)
+    console.print()
+    console.print(Text("Parameters", style="bold"))
+    if info is None:  # an unsupported invarlock.edits entry point
+        console.print(Text(f"  {record.detail}"))
+        return
+    if info.parameters:
+        table = Table(box=box.SIMPLE, pad_edge=False)
+        table.add_column("Name")
+        table.add_column("Type = default: description", overflow="fold")
+        for name, text in info.parameters.items():
+            table.add_row(name, text)
+        console.print(table)
+    else:
+        console.print(Text("  (none)"))
+    console.print(Text("YAML", style="bold"))
+    console.print(Text(yaml.safe_dump({"edit": {"name": record.name}}, sort_keys=False).rstrip()))
 
 
 def _yaml_value(p: Parameter) -> object:

@@ -49,6 +49,8 @@ class RichObserver(RunObserver):
         line.append(outcome.action, style=style)
         line.append(f" — {outcome.message}")
         self.console.print(line)
+        if outcome.error and outcome.error.startswith("Traceback"):
+            self.console.print(Text(outcome.error.rstrip(), style="dim"))
 
 
 def render_plan(console: Console, plan: RunPlan) -> None:

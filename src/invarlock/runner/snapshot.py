@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from invarlock.core.atomic import atomic_write
 from invarlock.core.errors import RestoreError
 
 if TYPE_CHECKING:
@@ -197,19 +198,11 @@ def _write_safetensors(
         offset += entry.nbytes
     blob = json.dumps(header, separators=(",", ":")).encode("utf-8")
     blob += b" " * (-len(blob) % 8)  # the data section starts 8-byte aligned
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(struct.pack("<Q", len(blob)))
-            handle.write(blob)
-            for entry in entries:
-                handle.write(memoryview(_raw_bytes(tensors[entry.name], entry.name)))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb") as handle:
+        handle.write(struct.pack("<Q", len(blob)))
+        handle.write(blob)
+        for entry in entries:
+            handle.write(memoryview(_raw_bytes(tensors[entry.name], entry.name)))
 
 
 def _remove_file(path: str) -> None:
