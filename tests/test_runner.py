@@ -272,20 +272,26 @@ def test_llama_run_is_kept(tmp_path: Path, tiny_llama_dir: Path) -> None:
 def test_export_writes_a_loadable_checkpoint(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
     from invarlock.edits.export import load_quantized
 
+    plugin = CAPTURE_GUARD + (
+        "\nimport torch\n"
+        "def _validate(self, model, adapter, context):\n"
+        "    with torch.no_grad():  # the edited model, before export touches anything\n"
+        "        CAPTURED['logits'] = model(torch.tensor([[1, 2, 3, 4, 5]])).logits\n"
+        "    return {'passed': True, 'action': 'continue', 'message': 'ok'}\n"
+        "Capture.validate = _validate\n"
+    )
     outcome = run_project(
-        tmp_path,
-        config(tiny_gpt2_dir, extra="").replace("{dir: runs}", "{dir: runs, export: true}"),
-        capture_plugin('{"passed": True, "action": "continue", "message": "ok"}'),
+        tmp_path, config(tiny_gpt2_dir).replace("{dir: runs}", "{dir: runs, export: true}"), plugin
     )
     assert outcome.report.status == "kept", outcome.report.error
     exported = outcome.run_dir / "model"
     assert (exported / "quantization.json").is_file()
+    assert (exported / "tokenizer.json").is_file()
     assert not (outcome.run_dir / ".model.partial").exists()
     reloaded = load_quantized(exported)
-    edited = outcome.local.CAPTURED["model"]
-    tokens = torch.tensor([[1, 2, 3, 4, 5]])
     with torch.no_grad():
-        assert torch.equal(reloaded(tokens).logits, edited(tokens).logits)
+        logits = reloaded(torch.tensor([[1, 2, 3, 4, 5]])).logits
+    assert torch.equal(logits, outcome.local.CAPTURED["logits"])
 
 
 def test_unknown_guard_and_unknown_option_are_config_errors(

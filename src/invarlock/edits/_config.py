@@ -1,0 +1,215 @@
+"""Validated configuration of the built-in edits (torch-free: listings import it).
+
+The runner hands over the YAML ``edit:`` block's parameters either flat or nested under
+``plan:`` (the upstream spelling); :func:`flatten_params` accepts both and error messages name
+the key where the user wrote it (``edit.bits`` or ``edit.plan.bits``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from invarlock.edits.base import EditConfigError
+
+__all__ = [
+    "RTN_PARAMETERS",
+    "QuantSpec",
+    "RTNConfig",
+    "flatten_params",
+    "parse_noop",
+    "parse_rtn",
+]
+
+#: quant_rtn parameters, as ``invarlock plugins edits`` and ``explain`` show them.
+RTN_PARAMETERS: dict[str, str] = {
+    "bits": "int = 8: bits per weight, 2..8",
+    "symmetric": "bool = true: grid symmetric around zero; false adds a zero point per scale",
+    "group_size": "int | null = null: input elements per scale; null: one scale per output channel",
+    "clamp_ratio": "float | null = null: clip to ratio × max|w| per channel or group, in (0, 1]",
+    "clamp_percentile": (
+        "float | null = null: clip to this percentile of |w| per channel or group, in (0, 100]"
+        " (sorts each channel: slow)"
+    ),
+    "include": (
+        "list[str] | null = null: fnmatch patterns of module names to quantize;"
+        " null: every Linear/Conv1D inside the transformer blocks"
+    ),
+    "exclude": "list[str] = []: fnmatch patterns of module names to leave alone",
+    "stats": (
+        "bool = true: measure rel_error and max_error per layer"
+        " (exact; costs about as much as the quantization itself; false skips it)"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """The numeric part of a quant_rtn config: what the kernels need."""
+
+    bits: int = 8
+    symmetric: bool = True
+    group_size: int | None = None
+    clamp_ratio: float | None = None
+    clamp_percentile: float | None = None
+
+    @property
+    def qmax(self) -> int:
+        """Largest integer code (symmetric codes are ``-qmax..qmax``, asymmetric ``0..qmax``)."""
+        return 2 ** (self.bits - 1) - 1 if self.symmetric else 2**self.bits - 1
+
+    @property
+    def clips(self) -> bool:
+        """Whether the range is shrunk below the data's own min/max."""
+        ratio, pct = self.clamp_ratio, self.clamp_percentile
+        return (ratio is not None and ratio < 1.0) or (pct is not None and pct < 100.0)
+
+    @property
+    def scheme(self) -> str:
+        """Short label such as ``"sym/channel"`` or ``"asym/group128"``."""
+        kind = "sym" if self.symmetric else "asym"
+        layout = "channel" if self.group_size is None else f"group{self.group_size}"
+        return f"{kind}/{layout}"
+
+
+@dataclass(frozen=True)
+class RTNConfig:
+    """A validated quant_rtn configuration."""
+
+    spec: QuantSpec = QuantSpec()
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+    stats: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved parameters, flat, as the report records them."""
+        spec = self.spec
+        return {
+            "bits": spec.bits,
+            "symmetric": spec.symmetric,
+            "group_size": spec.group_size,
+            "clamp_ratio": spec.clamp_ratio,
+            "clamp_percentile": spec.clamp_percentile,
+            "include": None if self.include is None else list(self.include),
+            "exclude": list(self.exclude),
+            "stats": self.stats,
+        }
+
+
+def flatten_params(params: Mapping[str, Any] | None) -> dict[str, tuple[str, Any]]:
+    """Merge ``plan:`` into the flat parameters: ``{key: (key path, value)}``."""
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise EditConfigError(f"edit: parameters must be a mapping, got {type(params).__name__}")
+    flat = {str(key): (f"edit.{key}", value) for key, value in params.items() if key != "plan"}
+    if "plan" in params:
+        plan = params["plan"]
+        if plan is None:
+            plan = {}
+        if not isinstance(plan, Mapping):
+            raise EditConfigError(f"edit.plan: must be a mapping, got {type(plan).__name__}")
+        for key, value in plan.items():
+            if key in flat:
+                raise EditConfigError(f"edit.plan.{key}: also given as edit.{key}; keep one")
+            flat[str(key)] = (f"edit.plan.{key}", value)
+    return flat
+
+
+def _reject_unknown(
+    flat: Mapping[str, tuple[str, Any]], accepted: tuple[str, ...], edit: str
+) -> None:
+    for key, (path, _) in flat.items():
+        if key not in accepted:
+            listing = ", ".join(sorted(accepted)) if accepted else "none"
+            raise EditConfigError(f"{path}: unknown key for {edit}; accepted keys: {listing}")
+
+
+def parse_noop(params: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """``noop`` takes no parameters (an empty ``plan: {}`` is fine): an empty frozen mapping."""
+    _reject_unknown(flatten_params(params), (), "noop")
+    return MappingProxyType({})
+
+
+def parse_rtn(params: Mapping[str, Any] | None) -> RTNConfig:
+    """Validate quant_rtn parameters (flat or under ``plan:``) into an :class:`RTNConfig`."""
+    flat = flatten_params(params)
+    _reject_unknown(flat, tuple(RTN_PARAMETERS), "quant_rtn")
+    get = flat.get
+    bits = _integer(get("bits"), 8, low=2, high=8)
+    assert bits is not None  # it has a default
+    group_size = _integer(get("group_size"), None, low=1, high=None)
+    clamp_ratio = _number(get("clamp_ratio"), low=0.0, high=1.0)
+    clamp_percentile = _number(get("clamp_percentile"), low=0.0, high=100.0)
+    if clamp_ratio is not None and clamp_percentile is not None:
+        raise EditConfigError(
+            f"{flat['clamp_percentile'][0]}: cannot be combined with {flat['clamp_ratio'][0]};"
+            " give one clipping rule"
+        )
+    spec = QuantSpec(
+        bits=bits,
+        symmetric=_boolean(get("symmetric"), True),
+        group_size=group_size,
+        clamp_ratio=clamp_ratio,
+        clamp_percentile=clamp_percentile,
+    )
+    include = _patterns(get("include"), require_some=True)
+    exclude = _patterns(get("exclude"), require_some=False) or ()
+    return RTNConfig(spec, include, exclude, _boolean(get("stats"), True))
+
+
+def _integer(
+    entry: tuple[str, Any] | None, default: int | None, low: int, high: int | None
+) -> int | None:
+    if entry is None:
+        return default
+    path, value = entry
+    if value is None and default is None:
+        return None
+    bounds = f"{low}..{high}" if high is not None else f">= {low}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise EditConfigError(f"{path}: must be an integer {bounds}, got {value!r}")
+    if value < low or (high is not None and value > high):
+        raise EditConfigError(f"{path}: must be an integer {bounds}, got {value}")
+    return value
+
+
+def _number(entry: tuple[str, Any] | None, low: float, high: float) -> float | None:
+    """A float in ``(low, high]`` or ``None``."""
+    if entry is None or entry[1] is None:
+        return None
+    path, value = entry
+    rule = f"must be a number in ({low:g}, {high:g}]"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EditConfigError(f"{path}: {rule}, got {value!r}")
+    if not math.isfinite(value) or not low < value <= high:
+        raise EditConfigError(f"{path}: {rule}, got {value}")
+    return float(value)
+
+
+def _boolean(entry: tuple[str, Any] | None, default: bool) -> bool:
+    if entry is None:
+        return default
+    path, value = entry
+    if not isinstance(value, bool):
+        raise EditConfigError(f"{path}: must be true or false, got {value!r}")
+    return value
+
+
+def _patterns(entry: tuple[str, Any] | None, require_some: bool) -> tuple[str, ...] | None:
+    if entry is None or entry[1] is None:
+        return None
+    path, value = entry
+    if not isinstance(value, (list, tuple)):
+        raise EditConfigError(
+            f"{path}: must be a list of module-name patterns, got {type(value).__name__} {value!r}"
+        )
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise EditConfigError(f"{path}: patterns must be non-empty strings, got {item!r}")
+    if require_some and not value:
+        raise EditConfigError(f"{path}: lists no pattern; omit the key for the default scope")
+    return tuple(value)

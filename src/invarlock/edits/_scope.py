@@ -1,0 +1,156 @@
+"""Which weights quant_rtn writes: the default scope, include/exclude patterns, tied tensors.
+
+Default scope: every ``nn.Linear`` and transformers ``Conv1D`` under the model's repeated block
+container, found generically as the ``nn.ModuleList`` holding the most parameters
+(``transformer.h`` in GPT-2, ``model.layers`` in LLaMA). Embeddings and ``lm_head`` are outside
+it. ``include`` replaces the default scope with fnmatch patterns over module names;
+``exclude`` removes modules from either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+import torch
+from torch import nn
+
+from invarlock.edits._config import RTNConfig
+from invarlock.edits.base import EditConfigError
+
+__all__ = ["Selection", "Target", "block_container", "select_targets"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One weight tensor to quantize, once, whatever the number of names it has."""
+
+    module: str  # module name, e.g. "transformer.h.0.attn.c_attn"
+    module_type: str  # "Linear" or "Conv1D"
+    out_axis: int  # 0 for Linear (out, in), 1 for Conv1D (in, out)
+    weight: nn.Parameter
+    param: str  # f"{module}.weight"
+    canonical: str  # the name model.named_parameters() yields for this tensor
+    aliases: tuple[str, ...]  # every parameter name of this tensor, in model order
+
+
+@dataclass
+class Selection:
+    """The targets, and what the patterns reached but the edit leaves alone (with why)."""
+
+    targets: list[Target] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def tied(self) -> list[list[str]]:
+        """Groups of parameter names sharing one quantized tensor."""
+        return [list(t.aliases) for t in self.targets if len(t.aliases) > 1]
+
+
+def _conv1d_type() -> type | None:
+    try:
+        from transformers.pytorch_utils import Conv1D
+    except ImportError:  # transformers is optional for plain torch models
+        return None
+    return Conv1D
+
+
+def block_container(model: nn.Module) -> str:
+    """Name of the ``nn.ModuleList`` with the most parameters: the transformer blocks."""
+    best, best_size = None, -1
+    for name, module in model.named_modules():
+        if isinstance(module, nn.ModuleList):
+            size = sum(p.numel() for p in module.parameters())
+            if size > best_size:
+                best, best_size = name, size
+    if best is None:
+        raise EditConfigError(
+            f"edit.include: {type(model).__name__} has no repeated block container"
+            " (nn.ModuleList); list the modules to quantize with include patterns"
+        )
+    return best
+
+
+def _unmatched(patterns: tuple[str, ...], names: list[str]) -> str | None:
+    for pattern in patterns:
+        if not any(fnmatchcase(name, pattern) for name in names):
+            return pattern
+    return None
+
+
+def select_targets(model: nn.Module, config: RTNConfig) -> Selection:
+    """Resolve ``config``'s scope on ``model`` into quantization targets."""
+    modules = dict(model.named_modules())
+    names = list(modules)
+    for key, patterns in (("include", config.include or ()), ("exclude", config.exclude)):
+        pattern = _unmatched(patterns, names)
+        if pattern is not None:
+            raise EditConfigError(
+                f"edit.{key}: pattern {pattern!r} matches no module of {type(model).__name__}"
+            )
+    if config.include is None:
+        prefix = block_container(model) + "."
+        candidates = [name for name in names if name.startswith(prefix)]
+    else:
+        candidates = [n for n in names if any(fnmatchcase(n, p) for p in config.include)]
+
+    aliases = _parameter_names(model)
+    conv1d = _conv1d_type()
+    selection, seen = Selection(), dict[tuple, str]()
+    for name in candidates:
+        module = modules[name]
+        if isinstance(module, nn.Linear):
+            kind, out_axis = "Linear", 0
+        elif conv1d is not None and isinstance(module, conv1d):
+            kind, out_axis = "Conv1D", 1
+        else:
+            weight = getattr(module, "weight", None)
+            if (
+                config.include is not None
+                and isinstance(weight, torch.Tensor)
+                and weight.dim() >= 2
+            ):
+                selection.skipped.append(
+                    f"{name}: {type(module).__name__} is not quantized (only Linear and Conv1D)"
+                )
+            continue
+        excluded_by = next((p for p in config.exclude if fnmatchcase(name, p)), None)
+        if excluded_by is not None:
+            selection.skipped.append(f"{name}: excluded by {excluded_by!r}")
+            continue
+        weight = module.weight
+        if weight.is_meta:
+            raise ValueError(f"{name}.weight is on the meta device: the model is not loaded")
+        if not weight.is_floating_point():
+            selection.skipped.append(f"{name}: weight dtype {weight.dtype} is not floating point")
+            continue
+        key = _tensor_key(weight)
+        if key in seen:  # a second module sharing an already selected weight
+            selection.skipped.append(f"{name}: shares its weight with {seen[key]}, quantized once")
+            continue
+        seen[key] = name
+        names_of = aliases.get(key, (f"{name}.weight",))
+        selection.targets.append(
+            Target(name, kind, out_axis, weight, f"{name}.weight", names_of[0], names_of)
+        )
+    if not selection.targets:
+        key = "edit.include" if config.include is not None else "edit"
+        reasons = "; ".join(selection.skipped) or "no Linear or Conv1D module in scope"
+        raise EditConfigError(
+            f"{key}: quant_rtn selects no weight of {type(model).__name__} ({reasons})"
+        )
+    return selection
+
+
+def _tensor_key(tensor: torch.Tensor) -> tuple:
+    """Identity of a tensor's memory: parameters sharing it are one tensor to the edit."""
+    return (tensor.device, tensor.data_ptr(), tuple(tensor.shape), tuple(tensor.stride()))
+
+
+def _parameter_names(model: nn.Module) -> dict[tuple, tuple[str, ...]]:
+    """Every parameter name of each distinct tensor, in ``named_parameters`` order."""
+    groups: dict[tuple, list[str]] = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        if not param.is_meta:
+            groups.setdefault(_tensor_key(param), []).append(name)
+    return {key: tuple(names) for key, names in groups.items()}

@@ -1,0 +1,259 @@
+"""Ship a quant_rtn model as integer codes plus scales, and load it back.
+
+``out_dir`` after :func:`export_quantized`:
+
+``model.safetensors``
+    For each quantized weight ``W`` (named as ``model.named_parameters()`` names it):
+    ``W.codes`` (int8 when symmetric, uint8 when asymmetric, one byte per weight, not packed;
+    ``W``'s own shape and layout, so a GPT-2 ``Conv1D`` weight stays ``(in, out)``),
+    ``W.scale`` (float32, ``(out, n_groups)``) and, asymmetric only, ``W.zero_point`` (uint8,
+    ``(out, n_groups)``). Groups run along the input axis; the last may be partial. Every other
+    tensor of the state dict is stored as is, once per shared tensor.
+``quantization.json``
+    Format name and version, the quant_rtn parameters, and per quantized weight its shape,
+    ``out_axis``, dtype and aliases (tied names); aliases of other shared tensors.
+``config.json``
+    ``model.config.save_pretrained``: enough to rebuild the architecture offline.
+tokenizer files
+    Copied from ``source_dir`` when given.
+
+Dequantizing is ``cast((codes - zero_point) * scale)`` in float32 (float64 for float64
+weights), exactly the arithmetic of the in-place edit, so :func:`load_quantized` returns the
+edited weights value for value (a ``-0.0`` comes back as ``+0.0``: a code has no sign).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from invarlock.core.errors import ModelLoadError
+from invarlock.edits._codes import (
+    Codes,
+    codes_of_edited,
+    decode,
+    quantize_with_codes_,
+    recorded,
+)
+from invarlock.edits._config import QuantSpec, RTNConfig, parse_rtn
+from invarlock.edits._kernels import Workspace
+from invarlock.edits._scope import select_targets
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "export_quantized", "load_quantized"]
+
+FORMAT = "invarlock-rtn"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+MANIFEST_FILE = "quantization.json"
+#: Files copied from ``source_dir`` when present.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "vocab.txt",
+    "merges.txt",
+    "tokenizer.model",
+    "spiece.model",
+    "generation_config.json",
+)
+_SUFFIXES = (".codes", ".scale", ".zero_point")
+
+
+def export_quantized(
+    model: nn.Module,
+    config: RTNConfig | Mapping[str, Any],
+    out_dir: str | Path,
+    *,
+    source_dir: str | Path | None = None,
+) -> Path:
+    """Write ``model``, quantized with ``config``, as integer codes to ``out_dir``.
+
+    Works on the model in either state. Weights that quant_rtn already quantized with this
+    configuration in this process (``apply``, or an earlier export) are written as they are:
+    their codes are rebuilt exactly from the scales recorded at the time, since the weights
+    alone do not determine them. Every other selected weight is quantized in place first,
+    exactly as ``apply`` would. Either way the model ends up as ``apply`` leaves it and the
+    files decode to it value for value. A weight that changed after the edit (a snapshot
+    restore, say) counts as not quantized; a model edited in another process cannot be told
+    from an unedited one and would be quantized again. ``config`` is an ``RTNConfig`` or the
+    raw parameters (flat or under ``plan:``). Returns ``out_dir``.
+    """
+    rtn = config if isinstance(config, RTNConfig) else parse_rtn(config)
+    hf_config = getattr(model, "config", None)
+    if not hasattr(hf_config, "save_pretrained"):
+        raise TypeError(
+            f"export_quantized: {type(model).__name__} has no transformers config"
+            " (model.config), so the architecture could not be rebuilt; export a"
+            " transformers model"
+        )
+    source = None if source_dir is None else Path(source_dir)
+    if source is not None and not source.is_dir():
+        raise FileNotFoundError(f"export_quantized: source_dir {source} is not a directory")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    tensors: dict[str, torch.Tensor] = {}
+    layout: dict[str, dict[str, Any]] = {}
+    covered: set[str] = set()
+    workspace = Workspace()
+    for target in select_targets(model, rtn).targets:
+        weight = target.weight
+        try:
+            if recorded(weight, target.out_axis, rtn.spec):
+                codes = codes_of_edited(weight, target.out_axis, rtn.spec)
+            else:
+                _, codes = quantize_with_codes_(
+                    weight, target.out_axis, rtn.spec, workspace=workspace
+                )
+        except ValueError as error:
+            raise ValueError(f"export_quantized: {target.param}: {error}") from error
+        name = target.canonical
+        tensors[f"{name}.codes"] = codes.codes.cpu()
+        tensors[f"{name}.scale"] = codes.scale.cpu()
+        if codes.zero_point is not None:
+            tensors[f"{name}.zero_point"] = codes.zero_point.cpu()
+        layout[name] = {
+            "module": target.module,
+            "module_type": target.module_type,
+            "shape": list(weight.shape),
+            "out_axis": target.out_axis,
+            "dtype": _dtype_name(weight.dtype),
+            "aliases": [alias for alias in target.aliases if alias != name],
+        }
+        covered.update(target.aliases)
+
+    aliases: dict[str, str] = {}
+    stored: dict[tuple, str] = {}
+    for name, tensor in model.state_dict().items():
+        if name in covered:
+            continue
+        key = (tensor.device, tensor.data_ptr(), tuple(tensor.shape), tuple(tensor.stride()))
+        if key in stored:
+            aliases[name] = stored[key]
+            continue
+        stored[key] = name
+        tensors[name] = tensor.detach().cpu().contiguous()
+
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": "pt", "quantization": FORMAT})
+    manifest = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "quantization": rtn.to_dict(),
+        "tensors": layout,
+        "aliases": aliases,
+    }
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    hf_config.save_pretrained(out)
+    if source is not None:
+        for file_name in TOKENIZER_FILES:
+            if (source / file_name).is_file():
+                shutil.copy2(source / file_name, out / file_name)
+    return out
+
+
+def load_quantized(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the transformers model exported to ``path`` and load its dequantized weights.
+
+    Works offline: the architecture comes from ``config.json``
+    (``AutoModelForCausalLM.from_config``). Raises ``ModelLoadError`` naming the file at fault.
+    """
+    root = Path(path)
+    manifest = _read_manifest(root)
+    spec = _spec_from(manifest, root)
+    weights_path = root / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise ModelLoadError(f"{weights_path}: missing; not an invarlock RTN export")
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    tensors = load_file(str(weights_path), device="cpu")
+    state: dict[str, torch.Tensor] = {}
+    for name, entry in manifest["tensors"].items():
+        try:
+            codes = Codes(
+                tensors[f"{name}.codes"],
+                tensors[f"{name}.scale"],
+                tensors.get(f"{name}.zero_point"),
+            )
+            dtype = getattr(torch, entry["dtype"])
+            weight = decode(codes, int(entry["out_axis"]), spec, dtype)
+        except (KeyError, AttributeError, ValueError) as error:
+            raise ModelLoadError(f"{weights_path}: quantized tensor {name!r}: {error}") from error
+        if list(weight.shape) != list(entry["shape"]):
+            raise ModelLoadError(
+                f"{weights_path}: {name!r} decodes to shape {list(weight.shape)},"
+                f" manifest says {entry['shape']}"
+            )
+        for alias in (name, *entry.get("aliases", [])):
+            state[alias] = weight
+    quantized = {f"{name}{suffix}" for name in manifest["tensors"] for suffix in _SUFFIXES}
+    for name, tensor in tensors.items():
+        if name not in quantized:
+            state[name] = tensor
+    for alias, name in manifest.get("aliases", {}).items():
+        if name not in state:
+            raise ModelLoadError(f"{root / MANIFEST_FILE}: alias {alias!r} names missing {name!r}")
+        state[alias] = state[name]
+
+    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(root))
+    _match_dtypes(model, state)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise ModelLoadError(f"{weights_path}: does not fit config.json: {error}") from error
+    return model.to(device).eval()
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _read_manifest(root: Path) -> dict[str, Any]:
+    manifest_path = root / MANIFEST_FILE
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelLoadError(f"{manifest_path}: missing; not an invarlock RTN export") from None
+    except json.JSONDecodeError as error:
+        raise ModelLoadError(f"{manifest_path}: not valid JSON: {error}") from error
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelLoadError(f"{manifest_path}: format is not {FORMAT!r}")
+    if manifest.get("version") != FORMAT_VERSION:
+        raise ModelLoadError(
+            f"{manifest_path}: version {manifest.get('version')!r} is not supported"
+            f" (this invarlock reads version {FORMAT_VERSION})"
+        )
+    if not isinstance(manifest.get("tensors"), dict):
+        raise ModelLoadError(f"{manifest_path}: 'tensors' must be a mapping")
+    return manifest
+
+
+def _spec_from(manifest: Mapping[str, Any], root: Path) -> QuantSpec:
+    params = manifest.get("quantization")
+    if not isinstance(params, Mapping):
+        raise ModelLoadError(f"{root / MANIFEST_FILE}: 'quantization' must be a mapping")
+    try:
+        return parse_rtn(params).spec
+    except ValueError as error:
+        raise ModelLoadError(f"{root / MANIFEST_FILE}: {error}") from error
+
+
+def _match_dtypes(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    """Give each parameter and buffer the dtype it was exported with (load_state_dict would
+    otherwise cast the values to the freshly built model's dtype)."""
+    for name, tensor in state.items():
+        module_name, _, leaf = name.rpartition(".")
+        module = model.get_submodule(module_name)
+        current = getattr(module, leaf, None)
+        if isinstance(current, torch.Tensor) and current.dtype != tensor.dtype:
+            current.data = current.data.to(tensor.dtype)
