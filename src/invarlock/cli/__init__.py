@@ -11,7 +11,7 @@ import click
 from invarlock import __version__
 from invarlock.cli.plugins_cmd import plugins_command
 from invarlock.cli.run_cmd import run_command
-from invarlock.plugins.tracing import debug_trace_enabled, enable_debug_logging
+from invarlock.plugins.settings import debug_trace_enabled
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,5 +31,7 @@ cli.add_command(run_command)
 def main() -> None:
     """Console-script entry point."""
     if debug_trace_enabled():
+        from invarlock.plugins.tracing import enable_debug_logging
+
         enable_debug_logging()
     cli(prog_name="invarlock")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from invarlock.plugins.discovery import Selection
+if TYPE_CHECKING:
+    from invarlock.plugins.discovery import Selection
 
 
 def plugin_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -41,6 +42,8 @@ def make_selection(
     local_start: Path | None,
     config_plugins: dict[str, Any] | None = None,
 ) -> Selection:
+    from invarlock.plugins.discovery import Selection
+
     config_plugins = config_plugins or {}
     return Selection.build(
         plugin_args,

@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from invarlock.cli.options import make_selection, plugin_options
 from invarlock.core.errors import EXIT_PLUGIN, EXIT_USAGE, PluginError
-from invarlock.plugins.listing import KIND_ORDER, listing_document
-from invarlock.plugins.manager import PluginManager
-from invarlock.plugins.records import Kind
+from invarlock.plugins.records import KIND_ORDER, Kind
+
+if TYPE_CHECKING:
+    from invarlock.plugins.manager import PluginManager
 
 CATEGORIES = {
     "list": KIND_ORDER,
@@ -65,6 +67,9 @@ def plugins_command(
 
     CATEGORY is one of list (everything, the default), adapters, guards, edits, hooks.
     """
+    from invarlock.plugins.listing import listing_document
+    from invarlock.plugins.manager import PluginManager
+
     start = config.resolve().parent if config is not None else Path.cwd()
     selection = make_selection(plugin_args, no_local_plugins, False, local_start=start)
     manager = PluginManager(selection).load()

@@ -10,13 +10,16 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from invarlock.cli.options import make_selection, plugin_options
 from invarlock.core.errors import EXIT_INTERRUPTED, InvarlockError, PluginError
-from invarlock.plugins.manager import PluginManager
 from invarlock.plugins.records import Status
+
+if TYPE_CHECKING:
+    from invarlock.plugins.manager import PluginManager
 
 
 @click.command("run")
@@ -76,6 +79,7 @@ def _run(
     strict_plugins: bool,
 ) -> int:
     from invarlock.cli.render import stderr_console, stdout_console
+    from invarlock.plugins.manager import PluginManager
     from invarlock.runner.config import load_config
 
     # invarlock draws its own progress; transformers' bars would interleave with it.

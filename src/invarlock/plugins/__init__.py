@@ -1,13 +1,30 @@
 """Plugin discovery, validation and dispatch (no torch at import time).
 
 ``PluginManager`` is the facade the CLI and the runner use; ``Selection`` says which
-plugins to load or block. ``hello_guard`` is a small hook-style example plugin.
+plugins to load or block. ``hello_guard`` is a small hook-style example plugin. Names are
+imported on first use, so ``invarlock --help`` does not pay for pluggy and entry points.
 """
 
-from invarlock.plugins.discovery import LOCAL_PLUGIN_FILE, Selection
-from invarlock.plugins.manager import PluginManager
-from invarlock.plugins.records import ComponentRecord, Kind, Origin, PluginInfo, Status
+from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from invarlock.plugins.discovery import LOCAL_PLUGIN_FILE, Selection
+    from invarlock.plugins.manager import PluginManager
+    from invarlock.plugins.records import ComponentRecord, Kind, Origin, PluginInfo, Status
+
+_WHERE = {
+    "LOCAL_PLUGIN_FILE": "invarlock.plugins.discovery",
+    "Selection": "invarlock.plugins.discovery",
+    "PluginManager": "invarlock.plugins.manager",
+    "ComponentRecord": "invarlock.plugins.records",
+    "Kind": "invarlock.plugins.records",
+    "Origin": "invarlock.plugins.records",
+    "PluginInfo": "invarlock.plugins.records",
+    "Status": "invarlock.plugins.records",
+}
 __all__ = [
     "LOCAL_PLUGIN_FILE",
     "ComponentRecord",
@@ -18,3 +35,9 @@ __all__ = [
     "Selection",
     "Status",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'invarlock.plugins' has no attribute {name!r}")

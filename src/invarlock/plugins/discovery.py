@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from invarlock.plugins.settings import ENV_DISABLE_AUTOLOAD, ENV_PLUGINS, env_flag
+
 GUARD_GROUP = "invarlock.guards"
 ADAPTER_GROUP = "invarlock.adapters"
 HOOKS_GROUP = "invarlock.hooks"
@@ -24,16 +26,6 @@ BUILTIN_DISTRIBUTION = "invarlock"
 LOCAL_PLUGIN_FILE = "invarlock_plugins.py"
 #: A directory holding one of these is a project root; local files above it are ignored.
 PROJECT_ROOT_MARKERS = (".git", "pyproject.toml", "invarlock.toml")
-
-ENV_DISABLE_AUTOLOAD = "INVARLOCK_DISABLE_PLUGIN_AUTOLOAD"
-ENV_PLUGINS = "INVARLOCK_PLUGINS"
-ENV_DEBUG_TRACE = "INVARLOCK_DEBUG_TRACE"
-
-_TRUE = {"1", "true", "yes", "on"}
-
-
-def env_flag(env: Mapping[str, str], name: str) -> bool:
-    return env.get(name, "").strip().lower() in _TRUE
 
 
 @dataclass
@@ -61,7 +53,7 @@ class Selection:
     ) -> Selection:
         env = os.environ if env is None else env
         selection = cls(
-            autoload=not env_flag(env, ENV_DISABLE_AUTOLOAD),
+            autoload=not env_flag(ENV_DISABLE_AUTOLOAD, env),
             local_files=local_files,
             local_start=local_start,
             strict=strict,

@@ -9,10 +9,7 @@ from typing import Any
 from invarlock import __version__
 from invarlock.core.introspect import constructor_parameters, parameters
 from invarlock.plugins.manager import PluginManager
-from invarlock.plugins.records import JSON_SCHEMA, ComponentRecord, Kind
-
-#: The order of tables in ``invarlock plugins``.
-KIND_ORDER = (Kind.ADAPTER, Kind.GUARD, Kind.EDIT, Kind.HOOKS)
+from invarlock.plugins.records import JSON_SCHEMA, KIND_ORDER, ComponentRecord, Kind
 
 
 def option_parameters(record: ComponentRecord) -> list[Any]:

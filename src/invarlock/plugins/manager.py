@@ -54,7 +54,8 @@ from invarlock.plugins.records import (
     PluginInfo,
     Status,
 )
-from invarlock.plugins.tracing import HookMonitor, debug_trace_enabled
+from invarlock.plugins.settings import debug_trace_enabled
+from invarlock.plugins.tracing import HookMonitor
 from invarlock.plugins.validation import HOOK_PREFIX, check_plugin, spec_arguments
 
 log = logging.getLogger("invarlock.plugins")

@@ -49,6 +49,10 @@ class Kind(str, Enum):
         ]
 
 
+#: The order of tables in ``invarlock plugins``.
+KIND_ORDER = (Kind.ADAPTER, Kind.GUARD, Kind.EDIT, Kind.HOOKS)
+
+
 @dataclass(frozen=True)
 class HookImplInfo:
     """One ``invarlock_*`` hook implementation and its ordering flags."""

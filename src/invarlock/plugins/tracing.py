@@ -7,7 +7,6 @@ one prints short reprs, the implementing plugins and the duration of every hook 
 from __future__ import annotations
 
 import logging
-import os
 import reprlib
 import sys
 import time
@@ -15,8 +14,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pluggy
-
-from invarlock.plugins.discovery import ENV_DEBUG_TRACE, env_flag
 
 log = logging.getLogger("invarlock.plugins")
 trace_log = logging.getLogger("invarlock.hooks")
@@ -36,10 +33,6 @@ def short_repr(value: Any) -> str:
         shape = getattr(value, "shape", None)
         return f"<{type(value).__name__}{list(shape) if shape is not None else ''}>"
     return _short.repr(value)
-
-
-def debug_trace_enabled(env: Mapping[str, str] | None = None) -> bool:
-    return env_flag(os.environ if env is None else env, ENV_DEBUG_TRACE)
 
 
 def enable_debug_logging(stream: Any = None) -> None:
