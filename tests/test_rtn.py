@@ -52,8 +52,8 @@ def reference_rtn(weight: torch.Tensor, out_axis: int, spec: QuantSpec):
             percentile = torch.quantile(magnitude, spec.clamp_percentile / 100, dim=1, keepdim=True)
         if spec.symmetric:
             top = magnitude.amax(dim=1, keepdim=True)
-            if spec.clamp_ratio is not None:
-                top = top * spec.clamp_ratio
+            if spec.clamp_max_ratio is not None:
+                top = top * spec.clamp_max_ratio
             if percentile is not None:
                 top = percentile
             scale = top / qmax + TINY
@@ -63,8 +63,8 @@ def reference_rtn(weight: torch.Tensor, out_axis: int, spec: QuantSpec):
         else:
             high = block.amax(dim=1, keepdim=True).clamp(min=0)
             low = block.amin(dim=1, keepdim=True).clamp(max=0)
-            if spec.clamp_ratio is not None:
-                high, low = high * spec.clamp_ratio, low * spec.clamp_ratio
+            if spec.clamp_max_ratio is not None:
+                high, low = high * spec.clamp_max_ratio, low * spec.clamp_max_ratio
             if percentile is not None:
                 high, low = torch.minimum(high, percentile), torch.maximum(low, -percentile)
             scale = (high - low) / qmax + TINY
@@ -148,9 +148,9 @@ CASES = [
     {"bits": 4, "symmetric": False},
     {"bits": 4, "group_size": 48},
     {"bits": 3, "symmetric": False, "group_size": 48},
-    {"group_size": 48, "clamp_ratio": 0.7},
-    {"bits": 4, "clamp_ratio": 0.5},
-    {"bits": 4, "symmetric": False, "clamp_ratio": 0.8},
+    {"group_size": 48, "clamp_max_ratio": 0.7},
+    {"bits": 4, "clamp_max_ratio": 0.5},
+    {"bits": 4, "symmetric": False, "clamp_max_ratio": 0.8},
     {"clamp_percentile": 99.0},
     {"bits": 4, "symmetric": False, "group_size": 48, "clamp_percentile": 95.0},
     {"group_size": 1000},
@@ -322,8 +322,8 @@ def test_tied_lm_head_is_quantized_once(tiny_gpt2_dir):
     assert model.lm_head.weight is model.transformer.wte.weight
     original = model.lm_head.weight.detach().clone()
     edit = get_edit("quant_rtn")
-    # clamp_ratio makes a second pass visible: it would shrink the range again
-    config = edit.parse({"include": ["lm_head", "transformer.wte"], "clamp_ratio": 0.5})
+    # clamp_max_ratio makes a second pass visible: it would shrink the range again
+    config = edit.parse({"include": ["lm_head", "transformer.wte"], "clamp_max_ratio": 0.5})
     assert edit.targets(model, config) == ["transformer.wte.weight"]
     result = edit.apply(model, config)
     assert result.tied == [["transformer.wte.weight", "lm_head.weight"]]
@@ -333,7 +333,9 @@ def test_tied_lm_head_is_quantized_once(tiny_gpt2_dir):
         "transformer.wte: Embedding is not quantized (only Linear and Conv1D)"
     ]
     assert model.lm_head.weight is model.transformer.wte.weight
-    assert_matches_reference(original, model.lm_head.weight.detach(), 0, QuantSpec(clamp_ratio=0.5))
+    assert_matches_reference(
+        original, model.lm_head.weight.detach(), 0, QuantSpec(clamp_max_ratio=0.5)
+    )
 
 
 # --------------------------------------------------------------------------- configuration
@@ -349,20 +351,28 @@ def test_tied_lm_head_is_quantized_once(tiny_gpt2_dir):
         ({"plan": {"bits": 9}}, "edit.plan.bits: must be an integer 2..8, got 9"),
         ({"group_size": 0}, "edit.group_size: must be an integer >= 1, got 0"),
         (
-            {"clamp_ratio": 0.5, "clamp_percentile": 99},
-            "edit.clamp_percentile: cannot be combined with edit.clamp_ratio",
+            {"clamp_max_ratio": 0.5, "clamp_percentile": 99},
+            "edit.clamp_percentile: cannot be combined with edit.clamp_max_ratio",
         ),
-        ({"clamp_ratio": 1.5}, "edit.clamp_ratio: must be a number in (0, 1], got 1.5"),
+        ({"clamp_max_ratio": 1.5}, "edit.clamp_max_ratio: must be a number in (0, 1], got 1.5"),
         ({"clamp_percentile": 0}, "edit.clamp_percentile: must be a number in (0, 100], got 0"),
         ({"symmetric": "yes"}, "edit.symmetric: must be true or false, got 'yes'"),
         ({"include": "lm_head"}, "edit.include: must be a list of module-name patterns, got str"),
         ({"include": []}, "edit.include: lists no pattern"),
         ({"exclude": [""]}, "edit.exclude: patterns must be non-empty strings"),
         (
-            {"seed": 42},
-            "edit.seed: unknown key for quant_rtn; accepted keys: bits, clamp_percentile,"
-            " clamp_ratio, exclude, group_size, include, stats, symmetric",
+            {"seeds": 42},
+            "edit.seeds: unknown key for quant_rtn; accepted keys: bits, bitwidth, clamp_max_ratio,"
+            " clamp_percentile, clamp_ratio, exclude, group_size, include, scope, seed, stats,"
+            " symmetric",
         ),
+        ({"bits": 8, "bitwidth": 4}, "edit.bitwidth: cannot be combined with edit.bits"),
+        (
+            {"clamp_ratio": 0.01, "clamp_percentile": 99},
+            "edit.clamp_ratio: cannot be combined with edit.clamp_percentile",
+        ),
+        ({"clamp_ratio": 0.6}, "edit.clamp_ratio: must be a number in [0, 0.5], got 0.6"),
+        ({"scope": "mlp"}, "edit.scope: must be one of all, ffn, attn, got 'mlp'"),
         ({"bits": 8, "plan": {"bits": 4}}, "edit.plan.bits: also given as edit.bits"),
         ({"plan": [1]}, "edit.plan: must be a mapping, got list"),
     ],
@@ -381,13 +391,37 @@ def test_parameters_flat_or_under_plan_resolve_alike():
         "bits": 4,
         "symmetric": False,
         "group_size": 128,
-        "clamp_ratio": None,
+        "clamp_max_ratio": None,
         "clamp_percentile": None,
+        "scope": "all",
+        "seed": None,
         "include": None,
         "exclude": [],
         "stats": True,
     }
     assert edit.parse(None) == edit.parse({}) == edit.parse({"plan": None})
+
+
+def test_upstream_keys_keep_their_upstream_meaning(tiny_gpt2_dir, tiny_llama_dir):
+    """Configs written for the published upstream carry over: bitwidth, clamp_ratio as the
+    fraction of outliers clipped, scope, seed."""
+    edit = get_edit("quant_rtn")
+    upstream = edit.parse({"plan": {"bitwidth": 8, "clamp_ratio": 0.01, "seed": 42}})
+    ours = edit.parse({"bits": 8, "clamp_percentile": 99.0, "seed": 42})
+    assert upstream == ours
+    assert edit.parse({"clamp_ratio": 0}).spec.clamp_percentile is None  # 0: clipping off
+    for model_dir, attn, ffn in (
+        (tiny_gpt2_dir, {"attn.c_attn", "attn.c_proj"}, {"mlp.c_fc", "mlp.c_proj"}),
+        (
+            tiny_llama_dir,
+            {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj"},
+            {"mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"},
+        ),
+    ):
+        model = load(model_dir)
+        for scope, expected in (("attn", attn), ("ffn", ffn), ("all", attn | ffn)):
+            names = edit.targets(model, edit.parse({"scope": scope}))
+            assert {n.split(".", 3)[-1].removesuffix(".weight") for n in names} == expected
 
 
 def test_patterns_must_match_a_module(tiny_gpt2_dir):
@@ -469,12 +503,16 @@ def test_listing_is_torch_free():
     assert set(EDITS) == {"quant_rtn", "noop"}
     assert set(EDITS["quant_rtn"].parameters) == {
         "bits",
+        "bitwidth",
         "symmetric",
         "group_size",
-        "clamp_ratio",
+        "clamp_max_ratio",
         "clamp_percentile",
+        "clamp_ratio",
         "include",
         "exclude",
+        "scope",
+        "seed",
         "stats",
     }
     code = (

@@ -186,7 +186,7 @@ def test_a_weight_changed_after_the_edit_is_quantized_again(tiny_gpt2_dir, tmp_p
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_half_precision_round_trip(dtype, tiny_llama_dir, tmp_path):
-    params = {"bits": 8, "symmetric": False, "group_size": 48, "clamp_ratio": 0.9}
+    params = {"bits": 8, "symmetric": False, "group_size": 48, "clamp_max_ratio": 0.9}
     edited, exported, loaded = edit_and_export(tiny_llama_dir, tmp_path / "half", params, dtype)
     assert loaded.model.layers[0].mlp.up_proj.weight.dtype == dtype
     assert_same_model(edited, exported, loaded)

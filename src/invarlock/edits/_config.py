@@ -3,6 +3,11 @@
 The runner hands over the YAML ``edit:`` block's parameters either flat or nested under
 ``plan:`` (the upstream spelling); :func:`flatten_params` accepts both and error messages name
 the key where the user wrote it (``edit.bits`` or ``edit.plan.bits``).
+
+Keys of the published upstream's RTN edit mean what they meant there, so its configs carry
+over: ``bitwidth`` (= ``bits``), ``clamp_ratio`` (the fraction of largest-magnitude weights
+per channel to clip, i.e. ``clamp_percentile = 100 * (1 - clamp_ratio)``), ``scope``
+(``all``/``ffn``/``attn``) and ``seed`` (recorded; RTN is deterministic).
 """
 
 from __future__ import annotations
@@ -29,7 +34,14 @@ RTN_PARAMETERS: dict[str, str] = {
     "bits": "int = 8: bits per weight, 2..8",
     "symmetric": "bool = true: grid symmetric around zero; false adds a zero point per scale",
     "group_size": "int | null = null: input elements per scale; null: one scale per output channel",
-    "clamp_ratio": "float | null = null: clip to ratio × max|w| per channel or group, in (0, 1]",
+    "bitwidth": "int: the upstream name of bits (give one of the two)",
+    "clamp_max_ratio": (
+        "float | null = null: clip to ratio × max|w| per channel or group, in (0, 1]"
+    ),
+    "clamp_ratio": (
+        "float | null = null: upstream outlier clipping: the fraction of largest |w| per channel"
+        " or group to clip, in [0, 0.5] (0: off); same as clamp_percentile = 100 × (1 − ratio)"
+    ),
     "clamp_percentile": (
         "float | null = null: clip to this percentile of |w| per channel or group, in (0, 100]"
         " (sorts each channel: slow)"
@@ -39,6 +51,8 @@ RTN_PARAMETERS: dict[str, str] = {
         " null: every Linear/Conv1D inside the transformer blocks"
     ),
     "exclude": "list[str] = []: fnmatch patterns of module names to leave alone",
+    "scope": "str = all: all, ffn or attn: which block layers (by module name) are quantized",
+    "seed": "int | null = null: accepted for upstream configs and recorded; RTN is deterministic",
     "stats": (
         "bool = true: measure rel_error and max_error per layer"
         " (exact; costs about as much as the quantization itself; false skips it)"
@@ -53,7 +67,7 @@ class QuantSpec:
     bits: int = 8
     symmetric: bool = True
     group_size: int | None = None
-    clamp_ratio: float | None = None
+    clamp_max_ratio: float | None = None
     clamp_percentile: float | None = None
 
     @property
@@ -64,7 +78,7 @@ class QuantSpec:
     @property
     def clips(self) -> bool:
         """Whether the range is shrunk below the data's own min/max."""
-        ratio, pct = self.clamp_ratio, self.clamp_percentile
+        ratio, pct = self.clamp_max_ratio, self.clamp_percentile
         return (ratio is not None and ratio < 1.0) or (pct is not None and pct < 100.0)
 
     @property
@@ -83,6 +97,8 @@ class RTNConfig:
     include: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = ()
     stats: bool = True
+    scope: str = "all"
+    seed: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved parameters, flat, as the report records them."""
@@ -91,10 +107,12 @@ class RTNConfig:
             "bits": spec.bits,
             "symmetric": spec.symmetric,
             "group_size": spec.group_size,
-            "clamp_ratio": spec.clamp_ratio,
+            "clamp_max_ratio": spec.clamp_max_ratio,
             "clamp_percentile": spec.clamp_percentile,
             "include": None if self.include is None else list(self.include),
             "exclude": list(self.exclude),
+            "scope": self.scope,
+            "seed": self.seed,
             "stats": self.stats,
         }
 
@@ -139,26 +157,55 @@ def parse_rtn(params: Mapping[str, Any] | None) -> RTNConfig:
     flat = flatten_params(params)
     _reject_unknown(flat, tuple(RTN_PARAMETERS), "quant_rtn")
     get = flat.get
-    bits = _integer(get("bits"), 8, low=2, high=8)
+    _one_of(flat, ("bits", "bitwidth"), "the same setting")
+    bits = _integer(get("bits") or get("bitwidth"), 8, low=2, high=8)
     assert bits is not None  # it has a default
     group_size = _integer(get("group_size"), None, low=1, high=None)
-    clamp_ratio = _number(get("clamp_ratio"), low=0.0, high=1.0)
+    _one_of(flat, ("clamp_max_ratio", "clamp_percentile", "clamp_ratio"), "one clipping rule")
+    clamp_max_ratio = _number(get("clamp_max_ratio"), low=0.0, high=1.0)
     clamp_percentile = _number(get("clamp_percentile"), low=0.0, high=100.0)
-    if clamp_ratio is not None and clamp_percentile is not None:
+    outlier_fraction = _fraction(get("clamp_ratio"), high=0.5)
+    if outlier_fraction:
+        clamp_percentile = 100.0 * (1.0 - outlier_fraction)
+    scope = get("scope", ("", "all"))[1]
+    if scope not in SCOPES:
         raise EditConfigError(
-            f"{flat['clamp_percentile'][0]}: cannot be combined with {flat['clamp_ratio'][0]};"
-            " give one clipping rule"
+            f"{flat['scope'][0]}: must be one of {', '.join(SCOPES)}, got {scope!r}"
         )
     spec = QuantSpec(
         bits=bits,
         symmetric=_boolean(get("symmetric"), True),
         group_size=group_size,
-        clamp_ratio=clamp_ratio,
+        clamp_max_ratio=clamp_max_ratio,
         clamp_percentile=clamp_percentile,
     )
     include = _patterns(get("include"), require_some=True)
     exclude = _patterns(get("exclude"), require_some=False) or ()
-    return RTNConfig(spec, include, exclude, _boolean(get("stats"), True))
+    seed = _integer(get("seed"), None, low=0, high=None)
+    return RTNConfig(spec, include, exclude, _boolean(get("stats"), True), scope, seed)
+
+
+#: Values of the upstream ``scope`` key: which block layers are quantized.
+SCOPES = ("all", "ffn", "attn")
+
+
+def _one_of(flat: Mapping[str, tuple[str, Any]], keys: tuple[str, ...], what: str) -> None:
+    given = [flat[k][0] for k in keys if k in flat and flat[k][1] is not None]
+    if len(given) > 1:
+        raise EditConfigError(f"{given[1]}: cannot be combined with {given[0]}; give {what}")
+
+
+def _fraction(entry: tuple[str, Any] | None, high: float) -> float | None:
+    """A float in ``[0, high]`` or ``None``."""
+    if entry is None or entry[1] is None:
+        return None
+    path, value = entry
+    rule = f"must be a number in [0, {high:g}]"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EditConfigError(f"{path}: {rule}, got {value!r}")
+    if not math.isfinite(value) or not 0.0 <= value <= high:
+        raise EditConfigError(f"{path}: {rule}, got {value}")
+    return float(value)
 
 
 def _integer(

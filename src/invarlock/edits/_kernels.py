@@ -9,7 +9,7 @@ The math, per output channel or per group of ``group_size`` input elements:
   PyTorch's observers do, so zero stays exact and a same-sign channel is never clipped),
   ``scale = (max - min) / qmax``, ``zp = round(-min / scale)`` in ``[0, qmax]``,
   ``q = clamp(round(w / scale) + zp, 0, qmax)``, ``w' = (q - zp) * scale``;
-* ``clamp_ratio`` shrinks the range to ``ratio * absmax`` (asymmetric: ``ratio * [min, max]``)
+* ``clamp_max_ratio`` shrinks the range to ``ratio * absmax`` (asymmetric: ``ratio * [min, max]``)
   and ``clamp_percentile`` to the linear-interpolated percentile ``t`` of ``|w|``
   (asymmetric: ``[max(min, -t), min(max, t)]``); values beyond it are clipped;
 * ``round`` is round-half-to-even; every scale gets ``2**-126`` added (a no-op unless the
@@ -308,7 +308,7 @@ class _Job:
 
         Same arithmetic as :meth:`_scales_from` and :meth:`_apply` for a symmetric spec.
         """
-        tiny, qmax_t, qmax, ratio = self.tiny, self.qmax_t, self.qmax, self.spec.clamp_ratio
+        tiny, qmax_t, qmax, ratio = self.tiny, self.qmax_t, self.qmax, self.spec.clamp_max_ratio
         clips = self.clips
         for target, scale, inv in zip(blocks, scales, invs, strict=True):
             torch.amax(target, dim, True, out=scale)
@@ -414,8 +414,8 @@ class _Job:
             else:
                 assert hi is not None and lo is not None
                 torch.maximum(hi, lo.neg_(), out=scale)  # absmax without an abs() temporary
-                if spec.clamp_ratio is not None:
-                    scale.mul_(spec.clamp_ratio)
+                if spec.clamp_max_ratio is not None:
+                    scale.mul_(spec.clamp_max_ratio)
             torch.addcdiv(self.tiny, scale, self.qmax_t, out=scale)  # tiny + absmax / qmax
             torch.reciprocal(scale, out=inv)
             return None
@@ -425,9 +425,9 @@ class _Job:
             low = self._take("low", scale.shape)
         torch.clamp(hi, min=0.0, out=top)
         torch.clamp(lo, max=0.0, out=low)
-        if spec.clamp_ratio is not None:
-            top.mul_(spec.clamp_ratio)
-            low.mul_(spec.clamp_ratio)
+        if spec.clamp_max_ratio is not None:
+            top.mul_(spec.clamp_max_ratio)
+            low.mul_(spec.clamp_max_ratio)
         if threshold is not None:
             torch.minimum(top, threshold, out=top)
             torch.maximum(low, threshold.neg_(), out=low)

@@ -93,6 +93,8 @@ def select_targets(model: nn.Module, config: RTNConfig) -> Selection:
         candidates = [name for name in names if name.startswith(prefix)]
     else:
         candidates = [n for n in names if any(fnmatchcase(n, p) for p in config.include)]
+    if config.scope != "all":
+        candidates = [n for n in candidates if _in_scope(n, config.scope)]
 
     aliases = _parameter_names(model)
     conv1d = _conv1d_type()
@@ -140,6 +142,19 @@ def select_targets(model: nn.Module, config: RTNConfig) -> Selection:
             f"{key}: quant_rtn selects no weight of {type(model).__name__} ({reasons})"
         )
     return selection
+
+
+#: Module-name parts that mark attention and feed-forward layers across model families.
+_SCOPE_MARKERS = {
+    "attn": ("attn", "attention"),
+    "ffn": ("mlp", "ffn", "feed_forward", "feedforward"),
+}
+
+
+def _in_scope(module_name: str, scope: str) -> bool:
+    """Whether a module lies inside an attention (``attn``) or feed-forward (``ffn``) block."""
+    parts = module_name.lower().split(".")
+    return any(marker in part for part in parts for marker in _SCOPE_MARKERS[scope])
 
 
 def _tensor_key(tensor: torch.Tensor) -> tuple:
