@@ -118,3 +118,23 @@ def test_the_guides_test_suite_passes(installed: Path) -> None:
     assert "5 passed" in result.stdout
     own = sh(sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider", cwd=installed)
     assert own.returncode == 0, own.stdout + own.stderr
+
+
+def test_step_5_config_runs(installed: Path, tiny_gpt2_dir: Path, tmp_path: Path) -> None:
+    """The guide's "Add to Config" block, then ``invarlock run -c config.yaml``."""
+    import json
+
+    (tmp_path / "config.yaml").write_text(
+        f"model:\n  id: {tiny_gpt2_dir}\n  device: cpu\n"
+        "guards:\n"
+        '  order: ["invariants", "nan_check", "spectral", "variance"]\n'
+        "  nan_check:\n"
+        "    strict: true\n"
+    )
+    result = sh("invarlock", "run", "-c", "config.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(next((tmp_path / "runs").glob("*/report.json")).read_text())
+    nan = [g for g in report["guards"] if g["guard"] == "nan_check"]
+    assert [g["phase"] for g in nan] == ["prepare", "validate"]
+    assert nan[0]["options"] == {"strict": True} and nan[0]["origin"] == "plugin"
+    assert report["status"] == "kept"

@@ -377,3 +377,26 @@ def test_test_in_isolation_snippet_with_a_local_model(tiny_gpt2_dir: Path, tmp_p
     lines = proc.stdout.splitlines()
     assert lines[0] == "Prepare: {'ready': True, 'checked_params': 0}"
     assert lines[1].startswith("Validate: {'passed': True, 'action': 'continue', 'message': 'All ")
+
+
+def test_failed_export_leaves_no_partial_checkpoint(
+    tmp_path: Path, tiny_gpt2_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(model, config, out_dir, *, source_dir=None):
+        out_dir.mkdir(parents=True)
+        (out_dir / "model.safetensors").write_bytes(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("invarlock.edits.export.export_quantized", disk_full)
+    outcome = run_project(
+        tmp_path,
+        config(tiny_gpt2_dir).replace("{dir: runs}", "{dir: runs, export: true}"),
+        capture_plugin('{"passed": True, "action": "continue", "message": "ok"}'),
+    )
+    report = outcome.report
+    assert report.status == "error" and report.exit_code == 4
+    assert "No space left on device" in report.error["message"]
+    assert sorted(p.name for p in outcome.run_dir.iterdir()) == ["events.jsonl", "report.json"]
+    assert report.decision["model_restored"] is True
+    model = outcome.local.CAPTURED["model"]
+    assert state_dict_bits(model) == state_dict_bits(load_fresh(tiny_gpt2_dir))

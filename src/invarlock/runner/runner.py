@@ -296,13 +296,17 @@ class Runner:
         with self._phase(state.report, "export", str(target)):
             shutil.rmtree(partial, ignore_errors=True)
             source = Path(state.plan.model_id)
-            export_quantized(
-                state.model,
-                state.plan.edit_config,
-                partial,
-                source_dir=source if source.is_dir() else None,
-            )
-            partial.rename(target)
+            try:
+                export_quantized(
+                    state.model,
+                    state.plan.edit_config,
+                    partial,
+                    source_dir=source if source.is_dir() else None,
+                )
+                partial.rename(target)  # the checkpoint appears whole or not at all
+            except BaseException:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise
         state.report.export = {"path": str(target)}
 
     def _fail(
