@@ -71,3 +71,11 @@ def test_hookspecs_is_the_top_level_package_mapped_into_invarlock() -> None:
     from pathlib import Path
 
     assert Path(hookspecs.__file__).parent.name == "hookspecs"
+
+
+def test_every_hook_is_in_the_hook_reference() -> None:
+    from pathlib import Path
+
+    reference = (Path(__file__).resolve().parents[1] / "docs" / "hooks.md").read_text()
+    for name in SPECS:
+        assert f"`{name}(" in reference, f"docs/hooks.md does not document {name}"

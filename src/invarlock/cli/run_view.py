@@ -99,7 +99,12 @@ def render_summary(console: Console, report: RunReport) -> None:
     console.print(line)
     if report.edit:
         layers = report.edit.get("layers", [])
-        console.print(Text(f"Edit: {report.edit.get('name')} on {len(layers)} layer(s)"))
+        line = Text(f"Edit: {report.edit.get('name')} on {len(layers)} layer(s)")
+        measured = [la for la in layers if isinstance(la.get("rel_error"), float)]
+        if measured:
+            worst = max(measured, key=lambda la: la["rel_error"])
+            line.append(f"; worst relative error {worst['rel_error']:.2%} ({worst['name']})")
+        console.print(line)
     console.print(Text(f"Report: {_relative(Path(report.run_dir) / 'report.json')}"))
     if report.export:
         console.print(Text(f"Quantized checkpoint: {_relative(Path(report.export['path']))}"))

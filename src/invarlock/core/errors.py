@@ -1,6 +1,6 @@
 """Errors with the exit code the CLI returns for them.
 
-Exit codes (documented in docs/cli.md):
+Exit codes (documented in docs/cli.md and the README):
 
 ====  ==============================================================
 0     the edit was kept (with or without warnings)
