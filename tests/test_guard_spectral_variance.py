@@ -11,7 +11,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch
 from torch import nn
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+from transformers import GPT2LMHeadModel, LlamaForCausalLM
 
 from invarlock.guards import SpectralGuard, VarianceGuard
 from invarlock.guards._scope import resolve_scope
@@ -19,27 +19,6 @@ from invarlock.guards._scope import resolve_scope
 torch.set_num_threads(1)
 
 GUARDS = [SpectralGuard, VarianceGuard]
-
-
-@pytest.fixture
-def gpt2() -> GPT2LMHeadModel:
-    torch.manual_seed(0)
-    config = GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=300, n_positions=64)
-    return GPT2LMHeadModel(config).eval()
-
-
-@pytest.fixture
-def llama() -> LlamaForCausalLM:
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        num_hidden_layers=2,
-        hidden_size=64,
-        intermediate_size=176,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=300,
-    )
-    return LlamaForCausalLM(config).eval()
 
 
 def output_axis(module: nn.Module) -> int:

@@ -7,8 +7,10 @@ Config fields are read through the aliases different families use (``n_layer`` f
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from typing import Any
+
+from invarlock.core.structure import block_container, parameter_aliases, tied_groups
 
 _ALIASES: dict[str, tuple[str, ...]] = {
     "n_layer": ("num_hidden_layers", "n_layer", "num_layers", "n_layers"),
@@ -52,33 +54,10 @@ def _shape_fields(config: Any) -> dict[str, Any]:
     return fields
 
 
-def _storage_key(tensor: Any) -> tuple[Any, ...]:
-    """Identity of the memory a tensor views (meta tensors have none: fall back to the object)."""
-    if tensor.is_meta:
-        return ("meta", id(tensor))
-    return (
-        tensor.device.type,
-        tensor.device.index,
-        tensor.untyped_storage().data_ptr(),
-        tensor.storage_offset(),
-        tuple(tensor.shape),
-        tensor.dtype,
-    )
-
-
-def tied_parameter_groups(model: Any) -> list[list[str]]:
-    """Groups (sorted) of parameter names that share one tensor's memory, e.g. a tied LM head."""
-    groups: dict[tuple[Any, ...], list[str]] = defaultdict(list)
-    for name, param in model.named_parameters(remove_duplicate=False):
-        groups[_storage_key(param)].append(name)
-    return sorted(sorted(names) for names in groups.values() if len(names) > 1)
-
-
 def _unique_parameters(model: Any) -> list[Any]:
-    seen: dict[tuple[Any, ...], Any] = {}
-    for _, param in model.named_parameters(remove_duplicate=False):
-        seen.setdefault(_storage_key(param), param)
-    return list(seen.values())
+    """One parameter per distinct tensor (a tied LM head counts once)."""
+    params = dict(model.named_parameters(remove_duplicate=False))
+    return [params[names[0]] for names in parameter_aliases(model).values()]
 
 
 def _dtype_and_device(params: list[Any]) -> tuple[str | None, str | None]:
@@ -89,27 +68,6 @@ def _dtype_and_device(params: list[Any]) -> tuple[str | None, str | None]:
         by_dtype[str(param.dtype).removeprefix("torch.")] += param.numel()
     devices = sorted({str(param.device) for param in params})
     return by_dtype.most_common(1)[0][0], ",".join(devices)
-
-
-def find_block_container(model: Any, n_layer: int | None) -> str | None:
-    """Dotted name of the ``ModuleList`` holding the transformer blocks (``model.layers``, ...).
-
-    The first list of identical modules whose length is ``n_layer``; without ``n_layer``, the
-    longest such list.
-    """
-    import torch
-
-    best: tuple[int, str] | None = None
-    for name, module in model.named_modules():
-        if not isinstance(module, torch.nn.ModuleList) or len(module) == 0:
-            continue
-        if len({type(child) for child in module}) != 1:
-            continue
-        if n_layer is not None and len(module) == n_layer:
-            return name
-        if n_layer is None and (best is None or len(module) > best[0]):
-            best = (len(module), name)
-    return best[1] if best else None
 
 
 def describe_model(model: Any) -> dict[str, Any]:
@@ -128,6 +86,6 @@ def describe_model(model: Any) -> dict[str, Any]:
         "n_params": sum(param.numel() for param in params),
         "dtype": dtype,
         "device": device,
-        "tied_weights": tied_parameter_groups(model),
-        "block_container": find_block_container(model, fields["n_layer"]),
+        "tied_weights": sorted(sorted(group) for group in tied_groups(model)),
+        "block_container": block_container(model),
     }

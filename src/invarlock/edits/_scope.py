@@ -15,6 +15,7 @@ from fnmatch import fnmatchcase
 import torch
 from torch import nn
 
+from invarlock.core import structure
 from invarlock.edits._config import RTNConfig
 from invarlock.edits.base import EditConfigError
 
@@ -47,22 +48,9 @@ class Selection:
         return [list(t.aliases) for t in self.targets if len(t.aliases) > 1]
 
 
-def _conv1d_type() -> type | None:
-    try:
-        from transformers.pytorch_utils import Conv1D
-    except ImportError:  # transformers is optional for plain torch models
-        return None
-    return Conv1D
-
-
 def block_container(model: nn.Module) -> str:
-    """Name of the ``nn.ModuleList`` with the most parameters: the transformer blocks."""
-    best, best_size = None, -1
-    for name, module in model.named_modules():
-        if isinstance(module, nn.ModuleList):
-            size = sum(p.numel() for p in module.parameters())
-            if size > best_size:
-                best, best_size = name, size
+    """Name of the transformer block container; an error when the model has none."""
+    best = structure.block_container(model)
     if best is None:
         raise EditConfigError(
             f"edit.include: {type(model).__name__} has no repeated block container"
@@ -96,15 +84,13 @@ def select_targets(model: nn.Module, config: RTNConfig) -> Selection:
     if config.scope != "all":
         candidates = [n for n in candidates if _in_scope(n, config.scope)]
 
-    aliases = _parameter_names(model)
-    conv1d = _conv1d_type()
+    aliases = structure.parameter_aliases(model)
     selection, seen = Selection(), dict[tuple, str]()
     for name in candidates:
         module = modules[name]
-        if isinstance(module, nn.Linear):
-            kind, out_axis = "Linear", 0
-        elif conv1d is not None and isinstance(module, conv1d):
-            kind, out_axis = "Conv1D", 1
+        out_axis = structure.output_axis(module)
+        if out_axis is not None:
+            kind = "Linear" if out_axis == 0 else "Conv1D"
         else:
             weight = getattr(module, "weight", None)
             if (
@@ -126,7 +112,7 @@ def select_targets(model: nn.Module, config: RTNConfig) -> Selection:
         if not weight.is_floating_point():
             selection.skipped.append(f"{name}: weight dtype {weight.dtype} is not floating point")
             continue
-        key = _tensor_key(weight)
+        key = structure.storage_key(weight)
         if key in seen:  # a second module sharing an already selected weight
             selection.skipped.append(f"{name}: shares its weight with {seen[key]}, quantized once")
             continue
@@ -155,17 +141,3 @@ def _in_scope(module_name: str, scope: str) -> bool:
     """Whether a module lies inside an attention (``attn``) or feed-forward (``ffn``) block."""
     parts = module_name.lower().split(".")
     return any(marker in part for part in parts for marker in _SCOPE_MARKERS[scope])
-
-
-def _tensor_key(tensor: torch.Tensor) -> tuple:
-    """Identity of a tensor's memory: parameters sharing it are one tensor to the edit."""
-    return (tensor.device, tensor.data_ptr(), tuple(tensor.shape), tuple(tensor.stride()))
-
-
-def _parameter_names(model: nn.Module) -> dict[tuple, tuple[str, ...]]:
-    """Every parameter name of each distinct tensor, in ``named_parameters`` order."""
-    groups: dict[tuple, list[str]] = {}
-    for name, param in model.named_parameters(remove_duplicate=False):
-        if not param.is_meta:
-            groups.setdefault(_tensor_key(param), []).append(name)
-    return {key: tuple(names) for key, names in groups.items()}

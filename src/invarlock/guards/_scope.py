@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from invarlock.core.structure import block_container, output_axis
 from invarlock.guards._results import METRICS_CAP
 
 
@@ -42,39 +43,12 @@ class Scope:
     notes: list[str] = field(default_factory=list)
 
 
-def block_container(model: Any) -> str | None:
-    """Qualified name of the ``nn.ModuleList`` with the most parameters, or None."""
-    from torch import nn
-
-    best_name, best_size = None, 0
-    for name, module in model.named_modules():
-        if isinstance(module, nn.ModuleList):
-            size = sum(p.numel() for p in module.parameters())
-            if size > best_size:
-                best_name, best_size = name, size
-    return best_name
-
-
-def _output_axis(module: Any) -> int | None:
-    """Output-channel axis of a Linear-like module's 2-D weight, None for other modules."""
-    from torch import nn
-
-    weight = getattr(module, "weight", None)
-    if weight is None or getattr(weight, "ndim", 0) != 2:
-        return None
-    if isinstance(module, nn.Linear):
-        return 0
-    if type(module).__name__ == "Conv1D":  # transformers.pytorch_utils.Conv1D: (in, out)
-        return 1
-    return None
-
-
 def candidate_weights(model: Any) -> list[ScopedWeight]:
     """Every Linear / Conv1D weight in the model, each tensor once."""
     seen: set[int] = set()
     found: list[ScopedWeight] = []
     for module_name, module in model.named_modules():
-        axis = _output_axis(module)
+        axis = output_axis(module)
         if axis is None or id(module.weight) in seen:
             continue
         seen.add(id(module.weight))

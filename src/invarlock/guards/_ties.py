@@ -12,21 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def storage_key(param: Any) -> tuple[str, int, tuple[int, ...]]:
-    """What two parameters share when they are tied: device, data pointer and shape."""
-    return str(param.device), param.data_ptr(), tuple(param.shape)
-
-
-def storage_groups(model: Any) -> list[list[str]]:
-    """Groups (≥ 2 names, in registration order) of parameters sharing storage."""
-    groups: dict[tuple[str, int, tuple[int, ...]], list[str]] = {}
-    for name, param in model.named_parameters(remove_duplicate=False):
-        if param.is_meta or param.numel() == 0:
-            continue
-        groups.setdefault(storage_key(param), []).append(name)
-    return [names for names in groups.values() if len(names) > 1]
-
-
 def _input_embedding_name(model: Any) -> str | None:
     getter = getattr(model, "get_input_embeddings", None)
     embedding = getter() if callable(getter) else None

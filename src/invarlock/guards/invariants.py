@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from invarlock.core.api import Guard
+from invarlock.core.structure import storage_key, tied_groups
 from invarlock.guards._finite import checkable_count, nonfinite_tensors
 from invarlock.guards._options import check_bool, check_policy
 from invarlock.guards._results import MESSAGE_CAP, METRICS_CAP, name_list, not_prepared, result
-from invarlock.guards._ties import declared_tie_notes, declared_ties, storage_groups, storage_key
+from invarlock.guards._ties import declared_tie_notes, declared_ties
 
 #: name -> (kind, shape, dtype, device) of every parameter (and buffer) alias.
 TensorTable = dict[str, tuple[str, tuple[int, ...], str, str]]
@@ -135,7 +136,7 @@ class InvariantsGuard(Guard):
         return _Snapshot(
             tensors=tensors,
             parameter_count=sum(p.numel() for p in model.parameters()),
-            ties=storage_groups(model),
+            ties=tied_groups(model),
             modules=(
                 {name: type(m).__name__ for name, m in model.named_modules()}
                 if self.check_structure

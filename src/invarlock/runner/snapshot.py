@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from invarlock.core.atomic import atomic_write
 from invarlock.core.errors import RestoreError
+from invarlock.core.structure import storage_key
 
 if TYPE_CHECKING:
     import torch
@@ -72,18 +73,6 @@ def named_tensors(model: Any) -> dict[str, torch.Tensor]:
     tensors = dict(model.named_parameters(remove_duplicate=False))
     tensors.update(model.named_buffers(remove_duplicate=False))
     return tensors
-
-
-def storage_key(tensor: torch.Tensor) -> tuple[Any, ...]:
-    """Identity of the memory a tensor views: equal keys mean writing one writes the other."""
-    return (
-        str(tensor.device),
-        tensor.untyped_storage().data_ptr(),
-        tensor.storage_offset(),
-        tuple(tensor.shape),
-        tuple(tensor.stride()),
-        tensor.dtype,
-    )
 
 
 def _dtype_name(tensor: torch.Tensor) -> str:
