@@ -6,6 +6,7 @@ import os
 import sys
 
 from rich.console import Console
+from rich.text import Text
 
 #: Width for piped output: wide enough that table rows never wrap, so ``grep`` finds them.
 PIPED_WIDTH = 4000
@@ -22,3 +23,8 @@ def stdout_console() -> Console:
 
 def stderr_console() -> Console:
     return Console(stderr=True, width=_width(sys.stderr), soft_wrap=False, highlight=False)
+
+
+def print_problem(console: Console, label: str, message: str, style: str = "bold red") -> None:
+    """``Error: message`` / ``warning: message``; the message is never read as markup."""
+    console.print(Text.assemble((f"{label}: ", style), message), soft_wrap=True)

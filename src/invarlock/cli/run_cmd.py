@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -43,25 +43,15 @@ if TYPE_CHECKING:
     "--json", "as_json", is_flag=True, help="Print the plan (--dry-run) or report as JSON."
 )
 @plugin_options
-def run_command(
-    config_path: Path,
-    overrides: tuple[str, ...],
-    dry_run: bool,
-    as_json: bool,
-    plugin_args: tuple[str, ...],
-    no_local_plugins: bool,
-    strict_plugins: bool,
-) -> None:
+def run_command(**options: Any) -> None:
     """Load, snapshot, prepare guards, quantize, validate, then keep or roll back."""
-    from invarlock.cli.render import stderr_console
+    from invarlock.cli.render import print_problem, stderr_console
 
     err = stderr_console()
     try:
-        code = _run(
-            config_path, overrides, dry_run, as_json, plugin_args, no_local_plugins, strict_plugins
-        )
+        code = _run(**options)
     except InvarlockError as exc:
-        err.print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        print_problem(err, "Error", str(exc))
         code = exc.exit_code
     except KeyboardInterrupt:
         err.print("Interrupted.")
@@ -78,7 +68,7 @@ def _run(
     no_local_plugins: bool,
     strict_plugins: bool,
 ) -> int:
-    from invarlock.cli.render import stderr_console, stdout_console
+    from invarlock.cli.render import print_problem, stderr_console, stdout_console
     from invarlock.plugins.manager import PluginManager
     from invarlock.runner.config import load_config
 
@@ -96,7 +86,7 @@ def _run(
     _check_requested_plugins(manager)
     err = stderr_console()
     for problem in manager.problems():
-        err.print(f"[yellow]warning:[/] {problem}", markup=True, highlight=False, soft_wrap=True)
+        print_problem(err, "warning", problem, style="yellow")
 
     from invarlock.runner.runner import Runner
 
@@ -118,12 +108,7 @@ def _run(
     else:
         render_summary(stdout_console(), report)
     if report.error and report.exit_code != 0:
-        err.print(
-            f"[bold red]Error:[/] {report.error['message']}",
-            markup=True,
-            highlight=False,
-            soft_wrap=True,
-        )
+        print_problem(err, "Error", report.error["message"])
     return report.exit_code
 
 

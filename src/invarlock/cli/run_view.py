@@ -34,7 +34,7 @@ class RichObserver(RunObserver):
         self._spinner: Spinner | None = None
 
     def phase_start(self, phase: str, detail: str) -> None:
-        self._spinner = self.console.status(f"{phase}: {detail}")
+        self._spinner = self.console.status(Text(f"{phase}: {detail}"))
         self._spinner.start()
 
     def phase_end(self, phase: str, seconds: float) -> None:
