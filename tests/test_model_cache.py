@@ -187,6 +187,7 @@ def _child(mode: str, gguf: Path, sync: Path) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 def test_a_killed_conversion_leaves_no_entry_and_its_leftovers_are_removed(
     cache_dir: Path, gguf: Path, tmp_path: Path
 ) -> None:
@@ -200,6 +201,7 @@ def test_a_killed_conversion_leaves_no_entry_and_its_leftovers_are_removed(
     assert _entries(cache_dir) == [cached_gguf(gguf).path.name]
 
 
+@pytest.mark.slow
 def test_concurrent_conversions_publish_one_whole_entry(
     cache_dir: Path, gguf: Path, tmp_path: Path
 ) -> None:
