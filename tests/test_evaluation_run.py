@@ -238,3 +238,32 @@ def test_the_summary_shows_perplexities_ratio_and_verdict(
     assert ev is not None
     assert f"perplexity {ev['baseline']['ppl']:.2f} → {ev['edited']['ppl']:.2f}" in text
     assert f"ratio {ev['ratio']['point']:.4f}" in text and "gate ≤ 1.1 on upper: passed" in text
+
+
+@pytest.mark.slow
+def test_cli_json_is_one_document_and_the_gate_exit_code_is_1(
+    tmp_path: Path, tiny_gpt2_dir: Path
+) -> None:
+    from cli_helpers import run_cli
+
+    project = tmp_path / "cli"
+    project.mkdir()
+    (project / "config.yaml").write_text(
+        f"""
+model: {{id: {tiny_gpt2_dir}, device: cpu}}
+edit: {{name: quant_rtn, bits: 3, symmetric: false, group_size: 16}}
+guards: {{order: [invariants]}}
+dataset: {{source: text, path: {CORPUS}, seq_len: 32, eval_windows: 8, calib_windows: 2}}
+eval: {{max_ppl_ratio: 1.0001, gate_on: upper, early_stop: false}}
+"""
+    )
+    cache = {"INVARLOCK_CACHE_DIR": str(tmp_path / "cache")}
+    result = run_cli("run", "-c", "config.yaml", "--json", cwd=project, env=cache)
+    assert result.code == 1, result.err
+    report = result.json()  # stdout holds exactly one JSON document
+    assert report["evaluation"]["gate"]["passed"] is False
+    assert report["decision"]["model_restored"] is True
+    human = run_cli("run", "-c", "config.yaml", cwd=project, env=cache)
+    assert human.code == 1
+    assert "Evaluation: perplexity" in human.out and "on upper: failed" in human.out
+    assert "baseline cached" in human.out

@@ -51,7 +51,10 @@ class RichObserver(RunObserver):
         self.console.print(Text(f"  {phase:<9} {seconds:8.3f} s"))
 
     def progress(self, phase: str, done: int, total: int, tokens: int) -> None:
-        """A bar with windows done and tokens/s, replacing the phase's spinner."""
+        """A bar with windows done and tokens/s, replacing the phase's spinner (terminals only:
+        a redirected stderr gets the per-phase lines without a bar)."""
+        if not self.console.is_terminal:
+            return
         if self._bar is None:
             if self._spinner is not None:
                 self._spinner.stop()
