@@ -13,21 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from invarlock.core.atomic import atomic_write
+from invarlock.core.cache import cache_root
 
-ENV_CACHE_DIR = "INVARLOCK_CACHE_DIR"
 _FORMAT = "invarlock.baseline/v1"
-
-
-def cache_root() -> Path:
-    """``$INVARLOCK_CACHE_DIR``, else ``~/.cache/invarlock``."""
-    configured = os.environ.get(ENV_CACHE_DIR)
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "invarlock"
 
 
 def model_fingerprint(model: Any) -> str:
