@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from runner_helpers import load_fresh
 
+from invarlock.core.cache import cache_root
 from invarlock.data.settings import DatasetSection
-from invarlock.evaluation.cache import BaselineCache, cache_root
+from invarlock.evaluation.cache import BaselineCache
 from invarlock.evaluation.paired import PairedEvaluation
 from invarlock.evaluation.perplexity import PerplexityEvaluator
 from invarlock.evaluation.settings import EvalSection
