@@ -39,6 +39,12 @@ class AdapterEntryPoint(ClassEntryPoint):
         register(self.cls, name=self.name)
 
 
+class EvaluatorEntryPoint(ClassEntryPoint):
+    @hookimpl
+    def invarlock_register_evaluators(self, register: Callable[..., None]) -> None:
+        register(self.cls, name=self.name)
+
+
 class GuardBinding:
     """Implements the guard hooks for one guard class, answering only for ``name``.
 
