@@ -47,7 +47,7 @@ def test_guard_abort_exits_1(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
     proj = project(tmp_path, tiny_gpt2_dir, "[capture]", plugin)
     result = run_cli("run", "-c", "config.yaml", cwd=proj)
     assert result.code == 1
-    assert "rolled back" in result.out and "verified by hash" in result.out
+    assert "rolled back" in result.out and "tensors verified against their load hash" in result.out
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from invarlock.cli.options import make_selection, plugin_options
-from invarlock.core.errors import EXIT_INTERRUPTED, InvarlockError, PluginError
+from invarlock.core.errors import InvarlockError, PluginError
 from invarlock.plugins.records import Status
 
 if TYPE_CHECKING:
@@ -53,9 +53,11 @@ def run_command(**options: Any) -> None:
     except InvarlockError as exc:
         print_problem(err, "Error", str(exc))
         code = exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from invarlock.runner.signals import interrupt_exit_code
+
         err.print("Interrupted.")
-        code = EXIT_INTERRUPTED
+        code = interrupt_exit_code(exc)
     sys.exit(code)
 
 

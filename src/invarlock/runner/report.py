@@ -33,13 +33,17 @@ class RunReport:
     skipped_guards: list[dict[str, str]] = field(default_factory=list)
     decision: dict[str, Any] = field(default_factory=dict)
     export: dict[str, Any] | None = None
+    integrity: dict[str, Any] | None = None
     plugins: list[dict[str, Any]] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({"schema": REPORT_SCHEMA, **self.__dict__})
+        data = {"schema": REPORT_SCHEMA, **self.__dict__}
+        if data["integrity"] is None:
+            del data["integrity"]  # absent when not applicable (the model was never loaded)
+        return jsonable(data)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
