@@ -38,7 +38,11 @@ if TYPE_CHECKING:
     metavar="KEY.PATH=VALUE",
     help="Override a config key (value parsed as YAML), e.g. --set edit.bits=4.",
 )
-@click.option("--dry-run", is_flag=True, help="Print the resolved plan without loading the model.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Run every check that needs no model, print the plan; load and create nothing.",
+)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the plan (--dry-run) or report as JSON."
 )
@@ -93,7 +97,7 @@ def _run(
     from invarlock.runner.runner import Runner
 
     if dry_run:
-        plan = Runner(config, manager).plan()
+        plan = Runner(config, manager).preflight()  # every check the run makes first
         if as_json:
             sys.stdout.write(json.dumps(plan.to_dict(), indent=2) + "\n")
         else:

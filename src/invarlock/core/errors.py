@@ -44,8 +44,8 @@ EXIT_CODES: tuple[ExitCode, ...] = (
         EXIT_PLUGIN,
         "plugin failure",
         "a hook or guard raised, called `sys.exit()`, returned a malformed result or changed "
-        "tensors it must not touch, or a plugin providing a needed component is broken; the "
-        "model was restored",
+        "tensors it must not touch, or a plugin providing a needed component is broken; a "
+        "loaded model was restored",
     ),
     ExitCode(
         EXIT_MODEL,
@@ -56,7 +56,8 @@ EXIT_CODES: tuple[ExitCode, ...] = (
     ExitCode(
         EXIT_INTERRUPTED,
         "interrupted (SIGINT)",
-        "Ctrl-C: the model was restored, `report.json` says `interrupted`, the finish hooks ran",
+        "Ctrl-C: a loaded model was restored, `report.json` says `interrupted`, the finish "
+        "hooks ran",
     ),
     ExitCode(
         EXIT_TERMINATED,

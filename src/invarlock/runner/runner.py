@@ -11,6 +11,7 @@ reported as verified.
 
 from __future__ import annotations
 
+import os
 import platform
 import secrets
 import shutil
@@ -101,6 +102,15 @@ class Runner:
     def plan(self) -> RunPlan:
         return build_plan(self.config, self.manager)
 
+    def preflight(self) -> RunPlan:
+        """Every check that needs no model (what ``--dry-run`` runs): the plan, each guard
+        built from its options, and the run directory's place; nothing is created."""
+        plan = self.plan()
+        for g in plan.guards:
+            self._configure_guard(g)
+        self._run_dir_problem(self._run_dir_path("<run-id>"))
+        return plan
+
     # ------------------------------------------------------------------ the run
 
     def execute(self) -> RunReport:
@@ -109,7 +119,7 @@ class Runner:
         Errors after planning do not raise: they are recorded in the report, whose
         ``exit_code`` the CLI returns.
         """
-        plan = self.plan()
+        plan = self.preflight()
         run_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
         run_dir = self._make_run_dir(run_id)
         events = EventLog(run_dir / "events.jsonl")
@@ -125,6 +135,8 @@ class Runner:
             skipped_guards=plan.skipped,
             plugins=[p.to_dict() for p in self.manager.plugins if p.obj is not None],
         )
+        if not plan.guards:
+            report.warnings.append("guards.order is empty (guards.allow_empty): nothing checked")
         state = _State(plan=plan, report=report)
         state.run = RunContext(
             run_id=run_id,
@@ -425,13 +437,26 @@ class Runner:
 
     # ------------------------------------------------------------------ helpers
 
-    def _make_run_dir(self, run_id: str) -> Path:
+    def _run_dir_path(self, run_id: str) -> Path:
         output = self.config.output
-        run_dir = (output.dir / (output.run_name or run_id)).absolute()
-        if output.run_name and run_dir.exists() and any(run_dir.iterdir()):
+        return (output.dir / (output.run_name or run_id)).absolute()
+
+    def _run_dir_problem(self, run_dir: Path) -> None:
+        """Raise if ``run_dir`` could not be created (or, when named, is already used)."""
+        if self.config.output.run_name and run_dir.exists() and any(run_dir.iterdir()):
             raise self.config.error(
                 "output.run_name", f"run directory {run_dir} already exists and is not empty"
             )
+        existing = next(p for p in (run_dir, *run_dir.parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            what = "is not a directory" if not existing.is_dir() else "is not writable"
+            raise self.config.error(
+                "output.dir", f"cannot create run directory {run_dir}: {existing} {what}"
+            )
+
+    def _make_run_dir(self, run_id: str) -> Path:
+        run_dir = self._run_dir_path(run_id)
+        self._run_dir_problem(run_dir)
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
