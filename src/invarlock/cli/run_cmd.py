@@ -113,6 +113,8 @@ def _run(
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
         render_summary(stdout_console(), report)
+        for warning in report.warnings:
+            print_problem(err, "warning", warning, style="yellow")
     if report.error and report.exit_code != 0:
         print_problem(err, "Error", report.error["message"])
     return report.exit_code

@@ -172,8 +172,11 @@ def _apply_override(
         raise ConfigError(f"--set {override!r}: expected KEY.PATH=VALUE")
     try:
         value = load_yaml(text, "value")[0] if text.strip() else ""
-    except ConfigError as exc:
-        raise ConfigError(f"--set {override!r}: {str(exc).removeprefix('value')}") from None
+    except ConfigError as exc:  # "value:1:3: problem" -> "value column 3: problem"
+        where, _, problem = str(exc).partition(": ")
+        column = where.rsplit(":", 1)[-1] if where.count(":") == 2 else ""
+        at = f" at column {column}" if column else ""
+        raise ConfigError(f"--set {override!r}: value{at}: {problem}") from None
     target = data
     parts = key_path.split(".")
     for i, part in enumerate(parts[:-1]):

@@ -1,7 +1,7 @@
 """Whole-model integrity: a digest of every parameter and buffer, checked between phases.
 
 :class:`Fingerprint` hashes each distinct tensor memory once (tied names share one entry,
-under the first name in sorted order) with xxHash3-128 over the raw bytes: about 8 GB/s on
+under the first name in model order) with xxHash3-128 over the raw bytes: about 8 GB/s on
 one core against 0.6 GB/s for SHA-256 (``benchmarks/bench_integrity.py``). It detects
 accidental or buggy changes, not an adversary: plugin code runs in-process and could do
 anything, including patching this module.
@@ -69,7 +69,7 @@ class Fingerprint:
     def of(cls, model: Any) -> Fingerprint:
         tensors = named_tensors(model)
         first: dict[tuple[Any, ...], str] = {}
-        for name in sorted(tensors):
+        for name in tensors:  # model order: a tied embedding is named as its owner
             first.setdefault(storage_key(tensors[name]), name)
         canonical = {name: first[storage_key(t)] for name, t in tensors.items()}
         names = sorted(set(first.values()))

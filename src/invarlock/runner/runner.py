@@ -276,6 +276,7 @@ class Runner:
                 }
                 raw = self.manager.guard_validate(g.name, state.model, state.adapter, context)
                 outcome = check_validate_result(g.name, raw)
+            outcome.to_dict()  # a result that cannot be reported (e.g. recursive) is a failure
         except MalformedGuardResult as exc:
             outcome = failed_outcome(g.name, phase, str(exc), str(exc))
         except KeyboardInterrupt:
@@ -388,6 +389,7 @@ class Runner:
         elif dirty and integrity is not None and integrity.restored is None:
             still = integrity.after_restore(state.model, False)  # nothing to restore from
             report.error["restore_error"] = f"no snapshot to restore {', '.join(still)}"
+            report.exit_code = EXIT_MODEL
         report.decision = {
             "status": status,
             "reasons": [message],
