@@ -41,13 +41,22 @@ def load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
     """The document in ``text`` and its node tree (for line numbers); bounded, safe."""
     if len(text) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{source}: config is longer than {MAX_CONFIG_BYTES} characters")
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character
+        line = text[: exc.position].count("\n") + 1
+        raise ConfigError(
+            f"{source}:{line}: invalid YAML: control character #x{exc.character:04x} is not allowed"
+        ) from None
     try:
         node = loader.get_single_node()
         if node is None:
             return None, None
         _check_expansion(node, 2 * len(text) + EXPANSION_ALLOWANCE, source)
         return loader.construct_document(node), node
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise ConfigError(f"{source}:{line}: invalid YAML: {exc.reason}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
