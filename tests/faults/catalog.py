@@ -561,6 +561,18 @@ FAULTS: list[Fault] = [
         GUARD,
         args=("--set", "model.id=./nowhere"),
         model="unloaded",
+        run_dir=False,
+    ),
+    Fault(
+        "dry-run-model-missing",
+        "dry-run",
+        "--dry-run where model.id names no directory",
+        "Error: model path not found: ./nowhere",
+        4,
+        GUARD,
+        args=("--dry-run", "--set", "model.id=./nowhere"),
+        model="unloaded",
+        run_dir=False,
     ),
     Fault(
         "model-unsafe-pickle",

@@ -106,6 +106,10 @@ class Runner:
         """Every check that needs no model (what ``--dry-run`` runs): the plan, each guard
         built from its options, and the run directory's place; nothing is created."""
         plan = self.plan()
+        if plan.adapter_resolved in ("auto", "hf_causal"):  # a missing path fails here
+            from invarlock.adapters._hf_loading import resolve_source
+
+            resolve_source(plan.model_id, plan.model_options.get("gguf_file"))
         for g in plan.guards:
             self._configure_guard(g)
         self._run_dir_problem(self._run_dir_path("<run-id>"))
