@@ -362,6 +362,33 @@ FAULTS: list[Fault] = [
             ("invarlock_run_finish", "status", 0, "edited", {"status": "kept"}),
         )
     ],
+    Fault(
+        "configure-rejects-config",
+        "hooks",
+        "an invarlock_configure hook rejects the config with ConfigError (on purpose)",
+        "Error: my_section.size must be positive",
+        2,
+        GUARD
+        + hook(
+            "invarlock_configure",
+            "config",
+            "from invarlock.core.errors import ConfigError\n"
+            "raise ConfigError('my_section.size must be positive')",
+        ),
+        model="unloaded",
+        recorder=True,
+    ),
+    Fault(
+        "report-hook-sigint",
+        "hooks",
+        "Ctrl-C arrives while an invarlock_report hook runs (after the decision)",
+        "warning: plugin '(interrupted)' hook invarlock_report raised KeyboardInterrupt",
+        0,
+        GUARD + hook("invarlock_report", "", "os.kill(os.getpid(), signal.SIGINT)"),
+        model="edited",
+        recorder=True,
+        report={"status": "kept"},
+    ),
     # ---------------------------------------------------------------- config loader
     Fault(
         "config-not-utf8",

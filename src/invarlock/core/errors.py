@@ -37,8 +37,9 @@ EXIT_CODES: tuple[ExitCode, ...] = (
     ExitCode(
         EXIT_USAGE,
         "usage or config",
-        "bad command line, config file, `--set` value or plan; nothing was loaded, no run "
-        "directory was created",
+        "bad command line, config file, `--set` value or plan, found before any run "
+        "directory exists; or a plugin's `invarlock_configure` rejected the config. Nothing "
+        "was loaded",
     ),
     ExitCode(
         EXIT_PLUGIN,

@@ -26,6 +26,7 @@ class HookFailure:
     plugin: str
     error: str
     traceback: str
+    exc: BaseException | None = None
 
     def __str__(self) -> str:
         return f"plugin {self.plugin!r} hook {self.hook} raised {self.error}"
@@ -51,7 +52,9 @@ def notify_each(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list
             raise
         except BaseException as exc:
             owner = plain[0].plugin_name if plain else "(hook wrapper)"
-            failures.append(HookFailure(hook_name, owner, _one_line(exc), traceback.format_exc()))
+            failures.append(
+                HookFailure(hook_name, owner, _one_line(exc), traceback.format_exc(), exc)
+            )
         return failures
     for impl in reversed(plain):  # pluggy calls the last registered first
         others = [i.plugin for i in plain if i is not impl]
@@ -61,7 +64,9 @@ def notify_each(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list
             raise
         except BaseException as exc:  # SystemExit from a plugin is a failure, not an exit
             failures.append(
-                HookFailure(hook_name, impl.plugin_name, _one_line(exc), traceback.format_exc())
+                HookFailure(
+                    hook_name, impl.plugin_name, _one_line(exc), traceback.format_exc(), exc
+                )
             )
     return failures
 

@@ -419,12 +419,11 @@ class Runner:
             events.emit("report_written", path=str(path))
             failures: list[HookFailure] = []
             if report.status in (KEPT, WARNED, ROLLED_BACK):
-                failures += notify_each(
-                    self.manager.pm, "invarlock_report", run=run, report=report, run_dir=run.run_dir
+                failures += self._notify_after_decision(
+                    "invarlock_report", run=run, report=report, run_dir=run.run_dir
                 )
             if started_hooks:
-                failures += notify_each(
-                    self.manager.pm,
+                failures += self._notify_after_decision(
                     "invarlock_run_finish",
                     run=run,
                     status=report.status,
@@ -478,7 +477,18 @@ class Runner:
         if failures:
             assert self._events is not None
             self._log_failures(self._events, failures)
+            for failure in failures:  # a plugin may reject the config on purpose (exit 2)
+                if isinstance(failure.exc, InvarlockError):
+                    raise failure.exc
             raise PluginError("; ".join(str(f) for f in failures))
+
+    def _notify_after_decision(self, hook_name: str, **kwargs: Any) -> list[HookFailure]:
+        """A report/finish hook: failures and an interrupt are recorded, never raised (the
+        decision is made; an interrupt here skips the remaining implementations)."""
+        try:
+            return notify_each(self.manager.pm, hook_name, **kwargs)
+        except KeyboardInterrupt as exc:
+            return [HookFailure(hook_name, "(interrupted)", type(exc).__name__, "")]
 
     @staticmethod
     def _log_failures(events: EventLog, failures: list[HookFailure]) -> None:
