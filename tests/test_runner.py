@@ -342,10 +342,13 @@ def test_upstream_style_edit_plan_is_accepted(tmp_path: Path, tiny_gpt2_dir: Pat
     assert outcome.report.edit["params"]["bits"] == 6
 
 
-def test_missing_model_is_a_model_error(tmp_path: Path) -> None:
-    outcome = run_project(tmp_path, config(tmp_path / "nowhere", "[invariants]"))
-    assert outcome.report.exit_code == 4 and outcome.report.status == "error"
-    assert "nowhere" in outcome.report.error["message"]
+def test_missing_model_is_a_model_error_before_any_run_directory(tmp_path: Path) -> None:
+    from invarlock.core.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match=r"model path not found: .*nowhere") as caught:
+        run_project(tmp_path, config(tmp_path / "nowhere", "[invariants]"))
+    assert caught.value.exit_code == 4
+    assert not (tmp_path / "project" / "runs").exists()
 
 
 def test_noop_is_a_baseline(tmp_path: Path, tiny_gpt2_dir: Path) -> None:

@@ -51,7 +51,7 @@ from invarlock.runner.context import RunContext
 from invarlock.runner.events import EventLog
 from invarlock.runner.plan import GuardPlan, RunPlan, build_plan
 from invarlock.runner.report import RunReport, write_json_atomic
-from invarlock.runner.signals import interrupt_exit_code, signals_as_interrupts
+from invarlock.runner.signals import interrupt_exit_code, interrupts_as_exceptions
 
 KEPT, WARNED, ROLLED_BACK, ERROR, INTERRUPTED = (
     "kept",
@@ -152,27 +152,27 @@ class Runner:
         )
         events.emit("run_start", run_id=run_id, plan=plan.to_dict())
         started_hooks = False
-        with signals_as_interrupts():
-            try:
-                try:
-                    self._notify("invarlock_configure", config=self.config.raw, run_dir=run_dir)
-                    started_hooks = True  # run_start reaches every plugin: each is owed a finish
-                    self._notify("invarlock_run_start", run=state.run)
-                    self._pipeline(state)
-                except KeyboardInterrupt as exc:
-                    code = interrupt_exit_code(exc)
-                    cause = "terminated (SIGTERM)" if code != 130 else "interrupted by the user"
-                    self._fail(state, INTERRUPTED, code, cause, None)
-                except InvarlockError as exc:
-                    self._fail(state, ERROR, exc.exit_code, str(exc), traceback.format_exc())
-                except SystemExit as exc:  # only plugin code calls sys.exit() inside a run
-                    message = f"plugin code called sys.exit({exc.code!r}) during the run"
-                    self._fail(state, ERROR, EXIT_PLUGIN, message, traceback.format_exc())
-                except Exception as exc:
-                    message = f"unexpected {type(exc).__name__}: {exc}"
-                    self._fail(state, ERROR, EXIT_MODEL, message, traceback.format_exc())
-            finally:
-                self._finish(state, started_hooks, events, stop_listening)
+        restore_signal_handlers = interrupts_as_exceptions()
+        try:
+            self._notify("invarlock_configure", config=self.config.raw, run_dir=run_dir)
+            started_hooks = True  # run_start reaches every plugin: each is owed a finish
+            self._notify("invarlock_run_start", run=state.run)
+            self._pipeline(state)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (runner/signals.py)
+            code = interrupt_exit_code(exc)
+            cause = "terminated (SIGTERM)" if code != 130 else "interrupted by the user"
+            self._fail(state, INTERRUPTED, code, cause, None)
+        except InvarlockError as exc:
+            self._fail(state, ERROR, exc.exit_code, str(exc), traceback.format_exc())
+        except SystemExit as exc:  # only plugin code calls sys.exit() inside a run
+            message = f"plugin code called sys.exit({exc.code!r}) during the run"
+            self._fail(state, ERROR, EXIT_PLUGIN, message, traceback.format_exc())
+        except Exception as exc:
+            message = f"unexpected {type(exc).__name__}: {exc}"
+            self._fail(state, ERROR, EXIT_MODEL, message, traceback.format_exc())
+        finally:
+            self._finish(state, started_hooks, events, stop_listening)
+            restore_signal_handlers()
         return report
 
     def _pipeline(self, state: _State) -> None:

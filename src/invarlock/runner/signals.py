@@ -1,18 +1,18 @@
 """SIGTERM handled like Ctrl-C during a run, and no second signal breaking the clean-up.
 
-Inside :func:`signals_as_interrupts` the first SIGINT raises ``KeyboardInterrupt`` and the
-first SIGTERM raises :class:`Terminated` (a ``KeyboardInterrupt``), so one code path
+After :func:`interrupts_as_exceptions`, the first SIGINT raises ``KeyboardInterrupt`` and
+the first SIGTERM raises :class:`Terminated` (a ``KeyboardInterrupt``), so one code path
 restores the model, writes the report, runs the finish hooks and removes snapshot files.
-Later signals are ignored until the block ends, so a second Ctrl-C cannot cut the restore
-short. Outside the main thread (where Python cannot install handlers) nothing changes.
+Later signals are ignored until the handlers are restored, so a second Ctrl-C cannot cut
+the restore short. Outside the main thread (where Python cannot install handlers) nothing
+changes.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from types import FrameType
 
 from invarlock.core.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
@@ -27,23 +27,23 @@ def interrupt_exit_code(exc: KeyboardInterrupt) -> int:
     return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 
-@contextmanager
-def signals_as_interrupts() -> Iterator[None]:
+def interrupts_as_exceptions() -> Callable[[], None]:
+    """Install the handlers; return the function that puts the previous ones back."""
     if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+        return lambda: None
     raised = False
 
     def handle(signum: int, frame: FrameType | None) -> None:
         nonlocal raised
         if raised:
-            return  # clean-up is running: finish it
+            return  # clean-up is running: let it finish
         raised = True
         raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
+
+    def restore() -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+    return restore
