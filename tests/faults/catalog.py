@@ -51,6 +51,27 @@ def invarlock_register_guards(register):
     register(Fault)
 """
 
+#: A plugin adapter named ``broken`` whose ``load_model`` runs ``{load}``.
+ADAPTER = """
+
+from invarlock.core.api import ModelAdapter
+
+
+class Broken(ModelAdapter):
+    name = "broken"
+
+    def load_model(self, model_id, device="auto", **kwargs):
+        {load}
+
+    def describe(self, model):
+        return {{}}
+
+
+@hookimpl
+def invarlock_register_adapters(register):
+    register(Broken)
+"""
+
 
 def guard(method: str, body: str) -> str:
     """The passing guard with ``method`` (prepare or validate) replaced by ``body``."""
@@ -388,6 +409,39 @@ FAULTS: list[Fault] = [
         model="edited",
         recorder=True,
         report={"status": "kept"},
+    ),
+    Fault(
+        "register-guards-raises",
+        "hooks",
+        "invarlock_register_guards raises in the plugin that provides a needed guard",
+        "guard 'fault' is not available, and plugin(s) that may provide it failed to load: "
+        "local:sub/invarlock_plugins.py (invarlock_register_guards raised RuntimeError: no",
+        3,
+        GUARD.replace("    register(Fault)", "    raise RuntimeError('no')"),
+        model="unloaded",
+        run_dir=False,
+    ),
+    Fault(
+        "adapter-load-raises",
+        "hooks",
+        "a plugin adapter's load_model raises RuntimeError",
+        "cannot load model",
+        4,
+        GUARD + ADAPTER.format(load="raise RuntimeError('disk on fire')"),
+        args=("--set", "model.adapter=broken"),
+        model="unloaded",
+        recorder=True,
+    ),
+    Fault(
+        "adapter-load-sys-exit",
+        "contained",
+        "a plugin adapter's load_model calls sys.exit(0)",
+        "plugin code called sys.exit(0) during the run",
+        3,
+        GUARD + ADAPTER.format(load="sys.exit(0)"),
+        args=("--set", "model.adapter=broken"),
+        model="unloaded",
+        recorder=True,
     ),
     # ---------------------------------------------------------------- config loader
     Fault(
