@@ -125,3 +125,59 @@ def test_guard_results_are_outcomes_or_malformed(result: object) -> None:
             assert "guard 'fuzz'" in str(exc)
             continue
         json.dumps(outcome.to_dict(), allow_nan=False)
+
+
+edit_params = st.dictionaries(
+    st.sampled_from(
+        ["bits", "bitwidth", "group_size", "scope", "clamp_ratio", "symmetric", "stats", "seed"]
+    ),
+    values,
+    max_size=3,
+)
+guard_blocks = st.dictionaries(
+    st.sampled_from(["invariants", "spectral", "variance", "nope"]),
+    st.one_of(st.none(), st.dictionaries(st.text(max_size=10), values, max_size=2)),
+    max_size=2,
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    edit_params,
+    guard_blocks,
+    st.one_of(st.none(), st.lists(st.sampled_from(["invariants", "spectral", "x"]), max_size=3)),
+    st.dictionaries(st.sampled_from(["snapshot", "run_name", "export", "dir"]), values, max_size=2),
+)
+def test_preflight_of_any_plan_raises_only_invarlock_errors(
+    tmp_path_factory: pytest.TempPathFactory,
+    params: dict,
+    blocks: dict,
+    order: list | None,
+    output: dict,
+) -> None:
+    """What a config holds reaches the plan, the edit's parser and the guards' constructors:
+    each may refuse it, but only with an error that has an exit code."""
+    from invarlock.core.errors import InvarlockError
+    from invarlock.plugins import PluginManager, Selection
+    from invarlock.runner.runner import Runner
+
+    model = tmp_path_factory.mktemp("model")
+    (model / "config.json").write_text("{}")
+    guards: dict = {**blocks} if order is None else {**blocks, "order": order}
+    data = {
+        "model": {"id": str(model)},
+        "edit": {"name": "quant_rtn", **params},
+        "guards": guards,
+        "output": output,
+    }
+    try:
+        config = parse_config(yaml.safe_dump(data), path=Path("fuzz.yaml"))
+        manager = _MANAGER.setdefault(
+            "m", PluginManager(Selection.build(env={}, local_files=False)).load()
+        )
+        Runner(config, manager).preflight()
+    except InvarlockError as exc:
+        assert str(exc)
+
+
+_MANAGER: dict = {}
