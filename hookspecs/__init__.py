@@ -107,7 +107,8 @@ def invarlock_run_start(run: RunContext) -> None:
     """The run begins: plugins can record ``run.run_id`` or open resources.
 
     :param run: the run's context (id, config, run directory, events log).
-    :return: nothing; all implementations are called.
+    :return: nothing; all implementations are called, even when one raises; then the run
+        stops with a plugin error (exit 3) naming each failing plugin.
 
     Local plugin files: may implement.
     """
@@ -146,7 +147,9 @@ def invarlock_model_loaded(
     :param run: the run's context.
     :param loaded: the model, its adapter and where it came from.
     :param description: the adapter's ``describe(model)``.
-    :return: nothing; all implementations are called.
+    :return: nothing; all implementations are called, even when one raises; then the run
+        stops with a plugin error (exit 3). The model is fingerprinted before this hook:
+        an implementation that changes a tensor stops the run (exit 3).
 
     Local plugin files: may implement.
     """
@@ -188,8 +191,9 @@ def invarlock_edit_applied(run: RunContext, result: EditResult) -> None:
 
     :param run: the run's context.
     :param result: the edit's name, parameters and per-layer statistics.
-    :return: nothing; all implementations are called. Plugins observe edits; they do not
-        add edit algorithms.
+    :return: nothing; all implementations are called, even when one raises; then the run
+        stops with a plugin error (exit 3). Plugins observe edits; they do not add edit
+        algorithms, and a change to any tensor stops the run (exit 3).
 
     Local plugin files: may implement.
     """
@@ -229,7 +233,8 @@ def invarlock_guard_result(run: RunContext, outcome: GuardOutcome) -> None:
     :param run: the run's context.
     :param outcome: the validated outcome (guard, phase, passed, action, message, metrics,
         warnings, error, duration).
-    :return: nothing; all implementations are called.
+    :return: nothing; all implementations are called, even when one raises; then the run
+        stops with a plugin error (exit 3).
 
     Local plugin files: may implement.
     """
@@ -248,7 +253,8 @@ def invarlock_report(run: RunContext, report: RunReport, run_dir: Path) -> None:
     :param report: the final report (``report.to_dict()`` is what ``report.json`` holds).
     :param run_dir: the run directory.
     :return: nothing; all implementations are called. A failing implementation is logged
-        in the events log; it cannot change the decision.
+        in the events log and ``report.json`` (rewritten after the hooks); it cannot change
+        the decision.
 
     Local plugin files: may implement.
     """

@@ -110,3 +110,20 @@ def test_local_guard_clashing_with_an_installed_one(tmp_path: Path) -> None:
     assert len(clash) == 2
     assert all("name clash" in c["detail"] for c in clash)
     assert any("configs/exp/invarlock_plugins.py" in c["detail"] for c in clash)
+
+
+def test_verbose_listing_shows_local_files_loaded_and_refused(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    (root / "open").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    (root / "invarlock_plugins.py").write_text('"""Root hooks."""\n')
+    shared = root / "open" / "invarlock_plugins.py"
+    shared.write_text('"""Written by anyone."""\n')
+    shared.chmod(0o666)
+    config = root / "open" / "config.yaml"
+    config.write_text("model: {id: x}\n")
+    result = run_cli("plugins", "--verbose", "-c", str(config), cwd=root)
+    assert result.code == 0, result.err
+    assert f"Local plugin files (searched {root / 'open'} up to {root}):" in result.out
+    assert f"{root / 'invarlock_plugins.py'}  loaded" in result.out
+    assert f"{shared}  refused, not imported: writable by other users" in result.out

@@ -47,7 +47,7 @@ def test_guard_abort_exits_1(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
     proj = project(tmp_path, tiny_gpt2_dir, "[capture]", plugin)
     result = run_cli("run", "-c", "config.yaml", cwd=proj)
     assert result.code == 1
-    assert "rolled back" in result.out and "verified by hash" in result.out
+    assert "rolled back" in result.out and "tensors verified against their load hash" in result.out
 
 
 @pytest.mark.parametrize(
@@ -137,9 +137,15 @@ def test_dry_run_prints_the_plan_without_loading(tmp_path: Path, tiny_gpt2_dir: 
     assert plan["model"]["adapter_resolved"] == "hf_causal"
 
 
+SNAPSHOT_DISK = "output.snapshot=disk"
+
+
 @pytest.mark.slow
-def test_ctrl_c_mid_run_restores_and_exits_130(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
-    """A real SIGINT while a guard is validating the edited model."""
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_mid_run_restores_and_exits_130_or_143(
+    tmp_path: Path, tiny_gpt2_dir: Path, signum: int, code: int
+) -> None:
+    """A real SIGINT or SIGTERM while a guard is validating; the disk snapshot goes too."""
     marker = tmp_path / "validating"
     plugin = CAPTURE_GUARD + (
         "\nimport time, pathlib\n"
@@ -150,7 +156,7 @@ def test_ctrl_c_mid_run_restores_and_exits_130(tmp_path: Path, tiny_gpt2_dir: Pa
     )
     proj = project(tmp_path, tiny_gpt2_dir, "[capture]", plugin)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "invarlock", "run", "-c", "config.yaml"],
+        [sys.executable, "-m", "invarlock", "run", "-c", "config.yaml", "--set", SNAPSHOT_DISK],
         cwd=proj,
         env=clean_env(),
         stdout=subprocess.PIPE,
@@ -162,11 +168,15 @@ def test_ctrl_c_mid_run_restores_and_exits_130(tmp_path: Path, tiny_gpt2_dir: Pa
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    os.kill(proc.pid, signal.SIGINT)
+    os.kill(proc.pid, signum)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     report = json.loads(next((proj / "runs").glob("*/report.json")).read_text())
     assert report["status"] == "interrupted"
     assert report["decision"]["model_restored"] is True
     assert report["snapshot"]["verified"] is True
-    assert not list((proj / "runs").glob("*/*.tmp"))
+    assert report["integrity"]["verified"] is True
+    assert sorted(p.name for p in next((proj / "runs").iterdir()).iterdir()) == [
+        "events.jsonl",
+        "report.json",
+    ]

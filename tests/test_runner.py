@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -140,12 +141,12 @@ def test_warn_keeps_the_edit_with_warnings(tmp_path: Path, tiny_gpt2_dir: Path) 
         ("[1, 2]", "returned list, not a dict"),
     ],
 )
-def test_malformed_results_fail_the_guard_and_roll_back(
+def test_malformed_results_fail_the_guard_roll_back_and_exit_3(
     tmp_path: Path, tiny_gpt2_dir: Path, result: str, expected: str
 ) -> None:
     outcome = run_project(tmp_path, config(tiny_gpt2_dir), capture_plugin(result))
     report = outcome.report
-    assert report.status == "rolled_back" and report.exit_code == 1
+    assert report.status == "rolled_back" and report.exit_code == 3  # a plugin bug, not a verdict
     failed = report.guards[-1]
     assert failed["guard"] == "capture" and failed["action"] == "abort"
     assert "guard 'capture' validate()" in failed["message"] and expected in failed["message"]
@@ -154,7 +155,7 @@ def test_malformed_results_fail_the_guard_and_roll_back(
     )
 
 
-def test_a_guard_that_raises_is_an_abort_with_its_traceback(
+def test_a_guard_that_raises_is_an_abort_with_its_traceback_and_exit_3(
     tmp_path: Path, tiny_gpt2_dir: Path
 ) -> None:
     plugin = CAPTURE_GUARD + (
@@ -163,7 +164,7 @@ def test_a_guard_that_raises_is_an_abort_with_its_traceback(
     )
     outcome = run_project(tmp_path, config(tiny_gpt2_dir), plugin)
     failed = outcome.report.guards[-1]
-    assert outcome.report.exit_code == 1
+    assert outcome.report.exit_code == 3
     assert failed["message"] == "guard 'capture' validate() raised ValueError: exploded"
     assert "Traceback" in failed["error"] and "invarlock_plugins.py" in failed["error"]
 
@@ -196,8 +197,8 @@ def test_plugin_hook_raising_mid_run_is_a_plugin_error_and_restores(
     report = outcome.report
     assert report.status == "error" and report.exit_code == 3
     assert (
-        "plugin hook invarlock_edit_applied raised RuntimeError: observer broke"
-        in report.error["message"]
+        "plugin 'local:invarlock_plugins.py' hook invarlock_edit_applied raised "
+        "RuntimeError: observer broke" in report.error["message"]
     )
     assert report.decision["model_restored"] is True
     assert state_dict_bits(outcome.local.CAPTURED["model"]) == state_dict_bits(
@@ -240,13 +241,22 @@ def test_documented_nan_check_gets_its_yaml_block(
         files={f"my_plugin/{p.name}": p.read_text() for p in source.glob("*.py")},
     )
     monkeypatch.syspath_prepend(str(site))
-    harm = CAPTURE_GUARD + (
-        "\n@hookimpl\ndef invarlock_edit_applied(run, result):\n"
-        "    import torch\n"
-        "    model = CAPTURED['model']\n"
-        "    with torch.no_grad():\n"
-        "        model.transformer.h[0].attn.c_attn.weight[0, 0] = float('nan')\n"
-    )
+    # A harmful edit: RTN that also writes a NaN into one of its own targets. (A plugin
+    # that wrote it from a hook would be caught by the integrity check instead.)
+    from invarlock.edits.rtn import QuantRTN
+
+    rtn_apply = QuantRTN.apply
+
+    def harmful_apply(self: QuantRTN, model: Any, edit_config: Any) -> Any:
+        import torch
+
+        result = rtn_apply(self, model, edit_config)
+        with torch.no_grad():
+            model.transformer.h[0].attn.c_attn.weight[0, 0] = float("nan")
+        return result
+
+    monkeypatch.setattr(QuantRTN, "apply", harmful_apply)
+    harm = CAPTURE_GUARD
     for strict, status in ((True, "rolled_back"), (False, "warned")):
         extra = f"  nan_check:\n    strict: {str(strict).lower()}\n"
         text = config(tiny_gpt2_dir, "[capture, nan_check]").replace("output:", extra + "output:")
@@ -332,10 +342,13 @@ def test_upstream_style_edit_plan_is_accepted(tmp_path: Path, tiny_gpt2_dir: Pat
     assert outcome.report.edit["params"]["bits"] == 6
 
 
-def test_missing_model_is_a_model_error(tmp_path: Path) -> None:
-    outcome = run_project(tmp_path, config(tmp_path / "nowhere", "[invariants]"))
-    assert outcome.report.exit_code == 4 and outcome.report.status == "error"
-    assert "nowhere" in outcome.report.error["message"]
+def test_missing_model_is_a_model_error_before_any_run_directory(tmp_path: Path) -> None:
+    from invarlock.core.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match=r"model path not found: .*nowhere") as caught:
+        run_project(tmp_path, config(tmp_path / "nowhere", "[invariants]"))
+    assert caught.value.exit_code == 4
+    assert not (tmp_path / "project" / "runs").exists()
 
 
 def test_noop_is_a_baseline(tmp_path: Path, tiny_gpt2_dir: Path) -> None:

@@ -165,9 +165,7 @@ class HF_Causal_Adapter(ModelAdapter):
                 return AutoModelForCausalLM.from_pretrained(source.location, **kwargs)
         except Exception as exc:  # one readable error for any loader failure; cause is chained
             where = source.gguf_file or source.location
-            raise ModelLoadError(
-                f"could not load model from {where}: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise ModelLoadError(f"could not load model from {where}: {_cause(exc)}") from exc
 
     def load_tokenizer(self, model_id: str, **kwargs: Any) -> Any | None:
         """The tokenizer stored with the model, or ``None`` when the source carries none.
@@ -210,3 +208,19 @@ class HF_Causal_Adapter(ModelAdapter):
     def describe(self, model: Any) -> dict[str, Any]:
         """Shape, size, dtype, device, tied weights and block container of ``model``."""
         return describe_model(model)
+
+
+def _cause(exc: BaseException) -> str:
+    """One readable line for a loader failure (an unsafe pickle gets a short explanation)."""
+    import pickle
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(exc)).strip()
+    if isinstance(exc, pickle.UnpicklingError):
+        found = re.search(r"GLOBAL (\S+)", text)
+        what = f" ({found.group(1)})" if found else ""
+        return (
+            f"the checkpoint is a pickle holding more than tensors{what}; it was not "
+            "unpickled, since that could run code. Convert it to safetensors from a trusted copy"
+        )
+    return f"{type(exc).__name__}: {text}"

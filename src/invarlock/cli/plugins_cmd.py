@@ -82,7 +82,7 @@ def plugins_command(
         document = listing_document(manager, kinds, hook=hook)
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     else:
-        from invarlock.cli.plugins_view import render_details, render_tables
+        from invarlock.cli.plugins_view import render_details, render_local_files, render_tables
         from invarlock.cli.render import stdout_console
 
         console = stdout_console()
@@ -91,6 +91,7 @@ def plugins_command(
             records = [r for r in records if hook in {h.hook for h in r.hooks}]
         render_tables(console, records, kinds)
         if verbose:
+            render_local_files(console, manager)
             render_details(console, records)
         if not records:
             console.print("No plugins found.")

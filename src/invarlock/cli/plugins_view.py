@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import yaml
 from rich import box
@@ -12,7 +13,10 @@ from rich.text import Text
 
 from invarlock.core.introspect import Parameter
 from invarlock.plugins.listing import option_parameters
-from invarlock.plugins.records import ComponentRecord, Kind
+from invarlock.plugins.records import ComponentRecord, Kind, Origin
+
+if TYPE_CHECKING:
+    from invarlock.plugins.manager import PluginManager
 
 _TITLES = {
     Kind.ADAPTER: "Adapters",
@@ -46,6 +50,26 @@ def render_tables(
             )
         console.print(table)
         console.print()
+
+
+def render_local_files(console: Console, manager: PluginManager) -> None:
+    """``--verbose``: where local plugin files were searched, and what became of each."""
+    selection = manager.selection
+    if not selection.local_files or selection.local_start is None:
+        console.print(Text("Local plugin files: off"))
+        console.print()
+        return
+    root = manager.local_root or selection.local_start
+    console.print(
+        Text(f"Local plugin files (searched {selection.local_start} up to {root}):", style="bold")
+    )
+    local = [p for p in manager.plugins if p.origin is Origin.LOCAL]
+    for info in local:
+        state = "loaded" if info.obj is not None else info.detail or info.status.value
+        console.print(Text(f"  {info.file}  {state}"))
+    if not local:
+        console.print(Text("  none found"))
+    console.print()
 
 
 def render_details(console: Console, records: Sequence[ComponentRecord]) -> None:

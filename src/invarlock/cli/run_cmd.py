@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from invarlock.cli.options import make_selection, plugin_options
-from invarlock.core.errors import EXIT_INTERRUPTED, InvarlockError, PluginError
+from invarlock.core.errors import InvarlockError, PluginError
 from invarlock.plugins.records import Status
 
 if TYPE_CHECKING:
@@ -38,7 +38,11 @@ if TYPE_CHECKING:
     metavar="KEY.PATH=VALUE",
     help="Override a config key (value parsed as YAML), e.g. --set edit.bits=4.",
 )
-@click.option("--dry-run", is_flag=True, help="Print the resolved plan without loading the model.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Run every check that needs no model, print the plan; load and create nothing.",
+)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the plan (--dry-run) or report as JSON."
 )
@@ -53,9 +57,11 @@ def run_command(**options: Any) -> None:
     except InvarlockError as exc:
         print_problem(err, "Error", str(exc))
         code = exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from invarlock.runner.signals import interrupt_exit_code
+
         err.print("Interrupted.")
-        code = EXIT_INTERRUPTED
+        code = interrupt_exit_code(exc)
     sys.exit(code)
 
 
@@ -91,7 +97,7 @@ def _run(
     from invarlock.runner.runner import Runner
 
     if dry_run:
-        plan = Runner(config, manager).plan()
+        plan = Runner(config, manager).preflight()  # every check the run makes first
         if as_json:
             sys.stdout.write(json.dumps(plan.to_dict(), indent=2) + "\n")
         else:
@@ -109,6 +115,8 @@ def _run(
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
         render_summary(stdout_console(), report)
+        for warning in report.warnings:
+            print_problem(err, "warning", warning, style="yellow")
     if report.error and report.exit_code != 0:
         print_problem(err, "Error", report.error["message"])
     return report.exit_code

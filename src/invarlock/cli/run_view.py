@@ -125,9 +125,20 @@ def render_summary(console: Console, report: RunReport) -> None:
     text, style = _STATUS_TEXT.get(report.status, (report.status, ""))
     line = Text("Decision: ")
     line.append(text, style=f"bold {style}")
-    if report.decision.get("model_restored"):
-        line.append("  (model restored from snapshot, verified by hash)")
+    integrity = report.integrity or {}
+    if report.decision.get("model_restored") and integrity.get("verified"):
+        tensors = integrity.get("tensors")
+        line.append(f"  (model restored; all {tensors} tensors verified against their load hash)")
     console.print(line)
+    if integrity.get("unrestorable"):
+        names = integrity["unrestorable"]
+        console.print(
+            Text(
+                f"Model NOT restored: {len(names)} tensor(s) still differ from load: "
+                + ", ".join(names),
+                style="bold red",
+            )
+        )
     if report.evaluation:
         render_evaluation(console, report.evaluation)
     if report.edit:

@@ -1,18 +1,14 @@
-"""Errors with the exit code the CLI returns for them.
+"""Errors with the exit code the CLI returns for them, and the one table of exit codes.
 
-Exit codes (documented in docs/cli.md and the README):
-
-====  ==============================================================
-0     the edit was kept (with or without warnings)
-1     a guard aborted: the edit was rolled back and the model restored
-2     usage or configuration error (nothing was loaded or changed)
-3     plugin error (broken, clashing or misbehaving plugin)
-4     model or data error (missing files, unloadable model)
-130   interrupted (Ctrl-C); the model was restored
-====  ==============================================================
+:data:`EXIT_CODES` is the only place the meaning of each code is written down;
+``scripts/gen_exit_codes.py`` copies it into docs/cli.md and docs/hooks.md (a test fails
+when they drift). One code per cause, so that CI can tell a quality verdict (1) from a bug
+in a plugin (3).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 EXIT_KEPT = 0
 EXIT_ROLLED_BACK = 1
@@ -20,6 +16,63 @@ EXIT_USAGE = 2
 EXIT_PLUGIN = 3
 EXIT_MODEL = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class ExitCode(NamedTuple):
+    code: int
+    cause: str
+    meaning: str
+
+
+EXIT_CODES: tuple[ExitCode, ...] = (
+    ExitCode(EXIT_KEPT, "kept", "the edit was kept, with or without warnings"),
+    ExitCode(
+        EXIT_ROLLED_BACK,
+        "rolled back",
+        "a guard's verdict (or the evaluation gate's) rejected the edit; the model was "
+        "restored, and `report.json` `integrity.verified` says whether the whole model "
+        "was verified",
+    ),
+    ExitCode(
+        EXIT_USAGE,
+        "usage or config",
+        "bad command line, config file, `--set` value or plan, found before any run "
+        "directory exists; or a plugin's `invarlock_configure` rejected the config. Nothing "
+        "was loaded",
+    ),
+    ExitCode(
+        EXIT_PLUGIN,
+        "plugin failure",
+        "a hook or guard raised, called `sys.exit()`, returned a malformed result or changed "
+        "tensors it must not touch, or a plugin providing a needed component is broken; a "
+        "loaded model was restored",
+    ),
+    ExitCode(
+        EXIT_MODEL,
+        "model or data",
+        "missing or unloadable model, unreadable data, failed export, or a restore that "
+        "could not be verified",
+    ),
+    ExitCode(
+        EXIT_INTERRUPTED,
+        "interrupted (SIGINT)",
+        "Ctrl-C: a loaded model was restored, `report.json` says `interrupted`, the finish "
+        "hooks ran",
+    ),
+    ExitCode(
+        EXIT_TERMINATED,
+        "terminated (SIGTERM)",
+        "as for Ctrl-C, and snapshot files were removed",
+    ),
+)
+
+
+def exit_code_table() -> str:
+    """:data:`EXIT_CODES` as the Markdown table the docs embed."""
+    rows = ["| code | cause | meaning |", "|---|---|---|"]
+    rows += [f"| {e.code} | {e.cause} | {e.meaning} |" for e in EXIT_CODES]
+    return "\n".join(rows) + "\n"
 
 
 class InvarlockError(Exception):

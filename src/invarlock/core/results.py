@@ -121,13 +121,18 @@ def check_prepare_result(guard: str, result: Any) -> GuardOutcome:
             f"{where} key 'ready' must be a bool, got {type(ready).__name__}"
         )
     message = str(result.get("message", "ready" if ready else "not ready"))
+    warnings = result.get("warnings", []) or []
+    if not isinstance(warnings, (list, tuple)):
+        raise MalformedGuardResult(
+            f"{where} key 'warnings' must be a list, got {type(warnings).__name__}"
+        )
     return GuardOutcome(
         guard,
         PREPARE,
         passed=ready,
         action="continue" if ready else "abort",
         message=message,
-        warnings=list(result.get("warnings", []) or []),
+        warnings=list(warnings),
         raw=dict(result),
     )
 

@@ -144,7 +144,10 @@ def export_quantized(
 
     from safetensors.torch import save_file
 
+    from invarlock.core.atomic import current_umask
+
     save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": "pt", "quantization": FORMAT})
+    (out / WEIGHTS_FILE).chmod(0o666 & ~current_umask())  # safetensors writes 0600
     manifest = {
         "format": FORMAT,
         "version": FORMAT_VERSION,

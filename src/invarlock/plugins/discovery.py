@@ -9,6 +9,7 @@ One plugin name works everywhere: an entry point's name, a module's dotted name,
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -160,3 +161,25 @@ def local_plugin_name(path: Path, root: Path) -> str:
     except ValueError:
         relative = Path(path.name)
     return f"local:{relative.as_posix()}"
+
+
+def untrusted_reason(path: Path) -> str | None:
+    """Why the local plugin file ``path`` must not be imported, or ``None`` if it may be.
+
+    Code is run only from files owned by the current user (or root) that nobody else can
+    change: the file must not be group- or world-writable, nor sit in a world-writable
+    directory (where anyone could have put it).
+    """
+    me = os.getuid() if hasattr(os, "getuid") else None
+    try:
+        info = path.stat()
+        folder = path.parent.stat()
+    except OSError as exc:
+        return f"cannot stat: {exc.strerror or exc}"
+    if me is not None and info.st_uid not in (me, 0):
+        return f"owned by another user (uid {info.st_uid})"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"writable by other users (mode {stat.filemode(info.st_mode)})"
+    if folder.st_mode & stat.S_IWOTH:
+        return f"its directory {path.parent} is world-writable"
+    return None

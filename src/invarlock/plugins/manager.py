@@ -48,6 +48,7 @@ from invarlock.plugins.discovery import (
     find_local_plugin_files,
     iter_entry_points,
     local_plugin_name,
+    untrusted_reason,
 )
 from invarlock.plugins.records import (
     ComponentRecord,
@@ -298,6 +299,11 @@ class PluginManager:
             reason = self.selection.block_reason(name)
             if reason is not None:
                 info.fail(Status.BLOCKED, f"blocked by {reason}")
+                continue
+            untrusted = untrusted_reason(path)
+            if untrusted is not None:
+                info.fail(Status.ERROR, f"refused, not imported: {untrusted}")
+                log.debug("  refused %s: %s", path, untrusted)
                 continue
             started = time.perf_counter()
             try:

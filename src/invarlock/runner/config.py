@@ -20,6 +20,7 @@ import yaml
 from invarlock.core.errors import ConfigError
 from invarlock.data.settings import DatasetSection, parse_dataset
 from invarlock.evaluation.settings import EvalSection, parse_eval
+from invarlock.runner.yaml_loader import decode_config, load_yaml
 
 #: The guards a config without ``guards.order`` runs, in this order.
 DEFAULT_GUARD_ORDER = ("invariants", "spectral", "variance")
@@ -27,7 +28,7 @@ SNAPSHOT_MODES = ("auto", "memory", "disk")
 
 TOP_LEVEL_KEYS = ("model", "edit", "guards", "dataset", "eval", "output", "plugins")
 MODEL_KEYS = ("id", "adapter", "device")  # the rest are adapter options
-GUARDS_KEYS = ("order", "fail_fast")
+GUARDS_KEYS = ("order", "fail_fast", "allow_empty")
 OUTPUT_KEYS = ("dir", "run_name", "snapshot", "export")
 PLUGINS_KEYS = ("load", "block", "local_files")
 
@@ -52,6 +53,7 @@ class GuardsSection:
     blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
     fail_fast: bool = False
     order_given: bool = False
+    allow_empty: bool = False
 
 
 @dataclass
@@ -86,12 +88,16 @@ class RunConfig:
     raw: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     lines: dict[str, int] = field(default_factory=dict)
+    overrides: dict[str, str] = field(default_factory=dict)  # key path -> its --set argument
 
     def where(self, key_path: str) -> str:
-        """``file:line: key.path`` for messages (the nearest known parent key's line)."""
+        """``file:line: key.path`` for messages (the nearest known parent key's line), or
+        ``--set 'ARG': key.path`` when the key (or a parent) was set on the command line."""
         source = str(self.path) if self.path is not None else "<config>"
         probe = key_path
         while probe:
+            if probe in self.overrides:
+                return f"--set {self.overrides[probe]!r}: {key_path}"
             if probe in self.lines:
                 return f"{source}:{self.lines[probe]}: {key_path}"
             probe = probe.rpartition(".")[0]
@@ -107,26 +113,19 @@ class RunConfig:
 def load_config(path: Path, overrides: Sequence[str] = ()) -> RunConfig:
     """Read, override and validate the YAML config at ``path``."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
-    return parse_config(text, path=path, overrides=overrides)
+    return parse_config(decode_config(data, str(path)), path=path, overrides=overrides)
 
 
 def parse_config(
     text: str, *, path: Path | None = None, overrides: Sequence[str] = ()
 ) -> RunConfig:
     source = str(path) if path is not None else "<config>"
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    data, node = load_yaml(text, source)
     lines: dict[str, int] = {}
     if node is not None:
         _record_lines(node, "", lines, source)
@@ -136,15 +135,21 @@ def parse_config(
         raise ConfigError(
             f"{source}: the config must be a mapping of sections, got {type(data).__name__}"
         )
+    given: dict[str, str] = {}
     for override in overrides:
-        _apply_override(data, override, lines)
-    return _validate(data, path, lines)
+        _apply_override(data, override, lines, given)
+    return _validate(data, path, lines, given)
 
 
 def _record_lines(node: yaml.Node, prefix: str, lines: dict[str, int], source: str) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError(
+                    f"{source}:{key_node.start_mark.line + 1}: {prefix or 'config'}: "
+                    "keys must be plain names, not lists or mappings"
+                )
             key = str(key_node.value)
             path = f"{prefix}.{key}" if prefix else key
             if key in seen:
@@ -159,16 +164,21 @@ def _record_lines(node: yaml.Node, prefix: str, lines: dict[str, int], source: s
             _record_lines(item, path, lines, source)
 
 
-def _apply_override(data: dict[str, Any], override: str, lines: dict[str, int]) -> None:
+def _apply_override(
+    data: dict[str, Any], override: str, lines: dict[str, int], given: dict[str, str]
+) -> None:
     """``a.b.c=value``: value parsed as YAML (``8`` → int, ``[a, b]`` → list)."""
     key_path, sep, text = override.partition("=")
     key_path = key_path.strip()
     if not sep or not key_path or any(not part for part in key_path.split(".")):
         raise ConfigError(f"--set {override!r}: expected KEY.PATH=VALUE")
     try:
-        value = yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {override!r}: invalid YAML value: {exc}") from None
+        value = load_yaml(text, "value")[0] if text.strip() else ""
+    except ConfigError as exc:  # "value:1:3: problem" -> "value column 3: problem"
+        where, _, problem = str(exc).partition(": ")
+        column = where.rsplit(":", 1)[-1] if where.count(":") == 2 else ""
+        at = f" at column {column}" if column else ""
+        raise ConfigError(f"--set {override!r}: value{at}: {problem}") from None
     target = data
     parts = key_path.split(".")
     for i, part in enumerate(parts[:-1]):
@@ -177,14 +187,18 @@ def _apply_override(data: dict[str, Any], override: str, lines: dict[str, int]) 
             raise ConfigError(f"--set {override!r}: {'.'.join(parts[: i + 1])} is not a mapping")
         target = child
     target[parts[-1]] = value
-    lines.pop(key_path, None)
+    for known in [
+        k for k in lines if k == key_path or k.startswith((key_path + ".", key_path + "["))
+    ]:
+        del lines[known]
+    given[key_path] = override
 
 
 # --------------------------------------------------------------------------- validation
 
 
 class _Checker:
-    def __init__(self, path: Path | None, lines: dict[str, int]) -> None:
+    def __init__(self, path: Path | None, lines: dict[str, int], overrides: dict[str, str]) -> None:
         self.probe = RunConfig(
             model=ModelSection(id=""),
             edit=EditSection(),
@@ -193,6 +207,7 @@ class _Checker:
             plugins=PluginsSection(),
             path=path,
             lines=lines,
+            overrides=overrides,
         )
 
     def fail(self, key_path: str, problem: str) -> ConfigError:
@@ -237,8 +252,10 @@ class _Checker:
         return list(value)
 
 
-def _validate(data: dict[str, Any], path: Path | None, lines: dict[str, int]) -> RunConfig:
-    check = _Checker(path, lines)
+def _validate(
+    data: dict[str, Any], path: Path | None, lines: dict[str, int], overrides: dict[str, str]
+) -> RunConfig:
+    check = _Checker(path, lines, overrides)
     check.keys(data, "", TOP_LEVEL_KEYS)
 
     model_raw = check.mapping(data, "model")
@@ -284,11 +301,19 @@ def _validate(data: dict[str, Any], path: Path | None, lines: dict[str, int]) ->
                 f"guards.{key}", f"a guard's block must be a mapping of options, got {value!r}"
             )
         blocks[str(key)] = value
+    allow_empty = check.boolean(guards_raw, "guards", "allow_empty", False)
+    if not order and not allow_empty:
+        raise check.fail(
+            "guards.order",
+            "is empty: nothing would check the edit; list guards, or set "
+            "guards.allow_empty: true to keep edits unchecked",
+        )
     guards = GuardsSection(
         order=order,
         blocks=blocks,
         fail_fast=check.boolean(guards_raw, "guards", "fail_fast", False),
         order_given=order_given,
+        allow_empty=allow_empty,
     )
 
     output_raw = check.mapping(data, "output")
@@ -327,5 +352,6 @@ def _validate(data: dict[str, Any], path: Path | None, lines: dict[str, int]) ->
         raw=data,
         path=path,
         lines=lines,
+        overrides=overrides,
     )
     return config

@@ -34,6 +34,7 @@ class RunReport:
     skipped_guards: list[dict[str, str]] = field(default_factory=list)
     decision: dict[str, Any] = field(default_factory=dict)
     export: dict[str, Any] | None = None
+    integrity: dict[str, Any] | None = None
     plugins: list[dict[str, Any]] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -43,6 +44,8 @@ class RunReport:
         data = {"schema": REPORT_SCHEMA, **self.__dict__}
         if data["evaluation"] is None:
             del data["evaluation"]
+        if data["integrity"] is None:
+            del data["integrity"]  # absent when not applicable (the model was never loaded)
         return jsonable(data)
 
 

@@ -2,12 +2,16 @@
 roll back → report.
 
 Every plugin call goes through the plugin manager. Whatever happens after the edit
-(a guard aborts, a plugin raises, the user presses Ctrl-C), the touched tensors are
-restored from the snapshot and the restore is verified by hash before the run ends.
+(a guard aborts, a plugin raises or calls ``sys.exit``, Ctrl-C or SIGTERM), the touched
+tensors are restored from the snapshot. The whole model is fingerprinted at load and
+checked after every plugin call that could change it (``runner/integrity.py``); after a
+restore the whole model is compared with its load fingerprint, and only then is it
+reported as verified.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import secrets
 import shutil
@@ -22,13 +26,14 @@ from typing import Any
 
 from invarlock import __version__
 from invarlock.core.errors import (
-    EXIT_INTERRUPTED,
     EXIT_KEPT,
     EXIT_MODEL,
+    EXIT_PLUGIN,
     EXIT_ROLLED_BACK,
     InvarlockError,
     ModelLoadError,
     PluginError,
+    RestoreError,
 )
 from invarlock.core.results import (
     PREPARE,
@@ -40,11 +45,13 @@ from invarlock.core.results import (
     failed_outcome,
 )
 from invarlock.plugins.manager import PluginManager
+from invarlock.plugins.notify import HookFailure, implementing_plugins, notify_each
 from invarlock.runner.config import RunConfig
 from invarlock.runner.context import RunContext
 from invarlock.runner.events import EventLog
 from invarlock.runner.plan import GuardPlan, RunPlan, build_plan
 from invarlock.runner.report import RunReport, write_json_atomic
+from invarlock.runner.signals import interrupt_exit_code, interrupts_as_exceptions
 
 KEPT, WARNED, ROLLED_BACK, ERROR, INTERRUPTED = (
     "kept",
@@ -78,7 +85,9 @@ class _State:
     model: Any = None
     adapter: Any = None
     snapshot: Any = None
+    integrity: Any = None  # IntegrityMonitor, from load on
     edited: bool = False
+    restore_tried: bool = False
     prepared: dict[str, GuardOutcome] = field(default_factory=dict)
     evaluation: Any = None  # PairedEvaluation when the run has a dataset
     evaluated: Any = None  # its EvaluationResult once the edited model is scored
@@ -93,9 +102,23 @@ class Runner:
         self.config = config
         self.manager = manager
         self.observer = observer or RunObserver()
+        self._events: EventLog | None = None
 
     def plan(self) -> RunPlan:
         return build_plan(self.config, self.manager)
+
+    def preflight(self) -> RunPlan:
+        """Every check that needs no model (what ``--dry-run`` runs): the plan, each guard
+        built from its options, and the run directory's place; nothing is created."""
+        plan = self.plan()
+        if plan.adapter_resolved in ("auto", "hf_causal"):  # a missing path fails here
+            from invarlock.adapters._hf_loading import resolve_source
+
+            resolve_source(plan.model_id, plan.model_options.get("gguf_file"))
+        for g in plan.guards:
+            self._configure_guard(g)
+        self._run_dir_problem(self._run_dir_path("<run-id>"))
+        return plan
 
     # ------------------------------------------------------------------ the run
 
@@ -105,10 +128,11 @@ class Runner:
         Errors after planning do not raise: they are recorded in the report, whose
         ``exit_code`` the CLI returns.
         """
-        plan = self.plan()
+        plan = self.preflight()
         run_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
         run_dir = self._make_run_dir(run_id)
         events = EventLog(run_dir / "events.jsonl")
+        self._events = events
         stop_listening = self.manager.monitor.add_listener(events.hook_called)
         report = RunReport(
             run_id=run_id,
@@ -120,6 +144,8 @@ class Runner:
             skipped_guards=plan.skipped,
             plugins=[p.to_dict() for p in self.manager.plugins if p.obj is not None],
         )
+        if not plan.guards:
+            report.warnings.append("guards.order is empty (guards.allow_empty): nothing checked")
         state = _State(plan=plan, report=report)
         state.run = RunContext(
             run_id=run_id,
@@ -131,20 +157,27 @@ class Runner:
         )
         events.emit("run_start", run_id=run_id, plan=plan.to_dict())
         started_hooks = False
+        restore_signal_handlers = interrupts_as_exceptions()
         try:
             self._notify("invarlock_configure", config=self.config.raw, run_dir=run_dir)
+            started_hooks = True  # run_start reaches every plugin: each is owed a finish
             self._notify("invarlock_run_start", run=state.run)
-            started_hooks = True
             self._pipeline(state)
-        except KeyboardInterrupt:
-            self._fail(state, INTERRUPTED, EXIT_INTERRUPTED, "interrupted by the user", None)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (runner/signals.py)
+            code = interrupt_exit_code(exc)
+            cause = "terminated (SIGTERM)" if code != 130 else "interrupted by the user"
+            self._fail(state, INTERRUPTED, code, cause, None)
         except InvarlockError as exc:
             self._fail(state, ERROR, exc.exit_code, str(exc), traceback.format_exc())
+        except SystemExit as exc:  # only plugin code calls sys.exit() inside a run
+            message = f"plugin code called sys.exit({exc.code!r}) during the run"
+            self._fail(state, ERROR, EXIT_PLUGIN, message, traceback.format_exc())
         except Exception as exc:
             message = f"unexpected {type(exc).__name__}: {exc}"
             self._fail(state, ERROR, EXIT_MODEL, message, traceback.format_exc())
         finally:
             self._finish(state, started_hooks, events, stop_listening)
+            restore_signal_handlers()
         return report
 
     def _pipeline(self, state: _State) -> None:
@@ -158,7 +191,12 @@ class Runner:
             state.model, state.adapter = loaded.model, loaded.adapter
             description = dict(loaded.adapter.describe(loaded.model))
             report.model = {"id": plan.model_id, "adapter": loaded.adapter_name, **description}
+        with self._phase(report, "fingerprint", "every parameter and buffer"):
+            from invarlock.runner.integrity import IntegrityMonitor
+
+            state.integrity = IntegrityMonitor.start(state.model)
         self._notify("invarlock_model_loaded", run=run, loaded=loaded, description=description)
+        self._check_after_hook(state, "invarlock_model_loaded")
         if self.config.dataset is not None:
             with self._phase(report, "data", self.config.dataset.source):
                 state.evaluation = self._prepare_evaluation(loaded, evaluator)
@@ -167,8 +205,12 @@ class Runner:
             from invarlock.runner.snapshot import Snapshot
 
             targets = plan.edit.targets(state.model, plan.edit_config)
+            extras = state.integrity.extra_snapshot_names(targets, state.model)
             state.snapshot = Snapshot.take(
-                state.model, targets, mode=self.config.output.snapshot, directory=run.run_dir
+                state.model,
+                [*targets, *extras],
+                mode=self.config.output.snapshot,
+                directory=run.run_dir,
             )
             report.snapshot = {
                 "mode": state.snapshot.mode,
@@ -190,6 +232,7 @@ class Runner:
         if evaluator is not None:
             with self._phase(report, "baseline", f"{evaluator.name} on the unedited model"):
                 state.evaluation.run_baseline(state.model)
+            state.integrity.check(state.model, "baseline", plugin=evaluator.name)
             if state.evaluation.cache_warning:
                 report.warnings.append(state.evaluation.cache_warning)
 
@@ -197,7 +240,9 @@ class Runner:
             state.edited = True  # set first: a failure inside apply() leaves a partial edit
             result = plan.edit.apply(state.model, plan.edit_config)
             report.edit = result.to_dict()
+            state.integrity.accept_edit(state.model, targets, plan.edit_name)
         self._notify("invarlock_edit_applied", run=run, result=result)
+        self._check_after_hook(state, "invarlock_edit_applied")
 
         with self._phase(report, "validate", f"{len(guards)} guard(s)"):
             for g in plan.guards:
@@ -208,6 +253,7 @@ class Runner:
             with self._phase(report, "evaluate", f"{evaluator.name} on the edited model"):
                 state.evaluated = state.evaluation.run_edited(state.model)
                 report.evaluation = state.evaluated.to_dict()
+            state.integrity.check(state.model, "evaluate", plugin=evaluator.name)
         self._decide(state, description)
 
     # ------------------------------------------------------------------ steps
@@ -277,14 +323,20 @@ class Runner:
                 }
                 raw = self.manager.guard_validate(g.name, state.model, state.adapter, context)
                 outcome = check_validate_result(g.name, raw)
+            outcome.to_dict()  # a result that cannot be reported (e.g. recursive) is a failure
         except MalformedGuardResult as exc:
             outcome = failed_outcome(g.name, phase, str(exc), str(exc))
-        except Exception as exc:
-            message = f"guard {g.name!r} {phase}() raised {type(exc).__name__}: {exc}"
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: a guard cannot end the run
+            raised = "called sys.exit" if isinstance(exc, SystemExit) else "raised"
+            message = f"guard {g.name!r} {phase}() {raised} {type(exc).__name__}: {exc}"
             outcome = failed_outcome(g.name, phase, message, traceback.format_exc())
         outcome.duration_s = time.perf_counter() - started
         state.report.guards.append({**outcome.to_dict(), "origin": g.origin, "options": g.options})
+        state.integrity.check(state.model, phase, plugin=g.plugin, guard=g.name)
         self._notify("invarlock_guard_result", run=state.run, outcome=outcome)
+        self._check_after_hook(state, "invarlock_guard_result")
         self.observer.guard_outcome(outcome)
         return outcome
 
@@ -299,7 +351,9 @@ class Runner:
             edited = state.edited
             if edited:
                 self._restore(state)
-            report.status, report.exit_code = ROLLED_BACK, EXIT_ROLLED_BACK
+            crashed = any("error" in g for g in aborts)  # a guard that failed is a plugin bug
+            report.status = ROLLED_BACK
+            report.exit_code = EXIT_PLUGIN if crashed else EXIT_ROLLED_BACK
             report.decision = {
                 "status": ROLLED_BACK,
                 "reasons": reasons,
@@ -319,11 +373,24 @@ class Runner:
             self._export(state)
 
     def _restore(self, state: _State) -> None:
+        """Restore from the snapshot, then check the whole model against its load digest."""
+        state.restore_tried = True
+        restored = False
         with self._phase(state.report, "restore", "snapshot → model"):
-            state.snapshot.restore(state.model)  # raises RestoreError unless bit-exact
+            try:
+                state.snapshot.restore(state.model)  # raises RestoreError unless bit-exact
+                restored = True
+            finally:
+                still = state.integrity.after_restore(state.model, restored)
+                if state.report.snapshot is not None:
+                    state.report.snapshot.update(restored=restored, verified=not still)
         state.edited = False
-        if state.report.snapshot is not None:
-            state.report.snapshot.update(restored=True, verified=True)
+        if still:
+            shown = ", ".join(still[:5]) + (f" and {len(still) - 5} more" if len(still) > 5 else "")
+            raise RestoreError(
+                f"model not fully restored: {len(still)} tensor(s) differ from load and had "
+                f"no copy in the snapshot: {shown}"
+            )
 
     def _export(self, state: _State) -> None:
         if state.plan.edit_name != "quant_rtn":
@@ -359,13 +426,19 @@ class Runner:
         report.status, report.exit_code = status, exit_code
         report.error = {"message": message, "traceback": trace}
         restored = False
-        if state.edited and state.snapshot is not None:
+        integrity = state.integrity
+        dirty = state.edited or (integrity is not None and integrity.tampered)
+        if dirty and state.snapshot is not None and not state.restore_tried:
             try:
                 self._restore(state)
                 restored = True
             except BaseException as exc:
                 report.error["restore_error"] = f"{type(exc).__name__}: {exc}"
                 report.exit_code = EXIT_MODEL
+        elif dirty and integrity is not None and integrity.restored is None:
+            still = integrity.after_restore(state.model, False)  # nothing to restore from
+            report.error["restore_error"] = f"no snapshot to restore {', '.join(still)}"
+            report.exit_code = EXIT_MODEL
         report.decision = {
             "status": status,
             "reasons": [message],
@@ -379,29 +452,33 @@ class Runner:
         report, run = state.report, state.run
         assert run is not None
         report.finished_at = _now()
+        if report.status == "running":  # unreachable by design; never leave it claimed
+            self._fail(state, ERROR, EXIT_MODEL, "the run ended without a decision", None)
+        if state.integrity is not None:
+            report.integrity = state.integrity.to_dict()
+        path = run.run_dir / "report.json"
         try:
-            write_json_atomic(run.run_dir / "report.json", report.to_dict())
-            events.emit("report_written", path=str(run.run_dir / "report.json"))
+            if state.snapshot is not None:
+                state.snapshot.close()  # a disk snapshot never outlives its run
+            write_json_atomic(path, report.to_dict())
+            events.emit("report_written", path=str(path))
+            failures: list[HookFailure] = []
             if report.status in (KEPT, WARNED, ROLLED_BACK):
-                try:
-                    self.manager.hook.invarlock_report(run=run, report=report, run_dir=run.run_dir)
-                except Exception as exc:
-                    events.emit(
-                        "hook_error", hook="invarlock_report", error=f"{type(exc).__name__}: {exc}"
-                    )
-                    report.warnings.append(f"invarlock_report hook failed: {exc}")
-        finally:
+                failures += self._notify_after_decision(
+                    "invarlock_report", run=run, report=report, run_dir=run.run_dir
+                )
             if started_hooks:
-                try:
-                    self.manager.hook.invarlock_run_finish(
-                        run=run, status=report.status, exit_code=report.exit_code
-                    )
-                except Exception as exc:
-                    events.emit(
-                        "hook_error",
-                        hook="invarlock_run_finish",
-                        error=f"{type(exc).__name__}: {exc}",
-                    )
+                failures += self._notify_after_decision(
+                    "invarlock_run_finish",
+                    run=run,
+                    status=report.status,
+                    exit_code=report.exit_code,
+                )
+            if failures:  # the report says so: rewritten whole, after the hooks
+                self._log_failures(events, failures)
+                report.warnings += [f"{f} (after the decision; ignored)" for f in failures]
+                write_json_atomic(path, report.to_dict())
+        finally:
             events.emit("run_finish", status=report.status, exit_code=report.exit_code)
             stop_listening()
             events.close()
@@ -410,13 +487,26 @@ class Runner:
 
     # ------------------------------------------------------------------ helpers
 
-    def _make_run_dir(self, run_id: str) -> Path:
+    def _run_dir_path(self, run_id: str) -> Path:
         output = self.config.output
-        run_dir = (output.dir / (output.run_name or run_id)).absolute()
-        if output.run_name and run_dir.exists() and any(run_dir.iterdir()):
+        return (output.dir / (output.run_name or run_id)).absolute()
+
+    def _run_dir_problem(self, run_dir: Path) -> None:
+        """Raise if ``run_dir`` could not be created (or, when named, is already used)."""
+        if self.config.output.run_name and run_dir.exists() and any(run_dir.iterdir()):
             raise self.config.error(
                 "output.run_name", f"run directory {run_dir} already exists and is not empty"
             )
+        existing = next(p for p in (run_dir, *run_dir.parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            what = "is not a directory" if not existing.is_dir() else "is not writable"
+            raise self.config.error(
+                "output.dir", f"cannot create run directory {run_dir}: {existing} {what}"
+            )
+
+    def _make_run_dir(self, run_id: str) -> Path:
+        run_dir = self._run_dir_path(run_id)
+        self._run_dir_problem(run_dir)
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -426,17 +516,35 @@ class Runner:
         return run_dir
 
     def _notify(self, hook_name: str, **kwargs: Any) -> None:
-        """Call a notification hook; a plugin that raises is a plugin error (exit 3)."""
+        """Call every implementation of a notification hook; any failure is a plugin error
+        (exit 3) naming each failing plugin, raised once all implementations have run."""
+        failures = notify_each(self.manager.pm, hook_name, **kwargs)
+        if failures:
+            assert self._events is not None
+            self._log_failures(self._events, failures)
+            for failure in failures:  # a plugin may reject the config on purpose (exit 2)
+                if isinstance(failure.exc, InvarlockError):
+                    raise failure.exc
+            raise PluginError("; ".join(str(f) for f in failures))
+
+    def _notify_after_decision(self, hook_name: str, **kwargs: Any) -> list[HookFailure]:
+        """A report/finish hook: failures and an interrupt are recorded, never raised (the
+        decision is made; an interrupt here skips the remaining implementations)."""
         try:
-            getattr(self.manager.hook, hook_name)(**kwargs)
-        except (KeyboardInterrupt, InvarlockError):
-            raise
-        except Exception as exc:
-            frames = traceback.extract_tb(exc.__traceback__)
-            where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
-            raise PluginError(
-                f"plugin hook {hook_name} raised {type(exc).__name__}: {exc}{where}"
-            ) from exc
+            return notify_each(self.manager.pm, hook_name, **kwargs)
+        except KeyboardInterrupt as exc:
+            return [HookFailure(hook_name, "(interrupted)", type(exc).__name__, "")]
+
+    @staticmethod
+    def _log_failures(events: EventLog, failures: list[HookFailure]) -> None:
+        for f in failures:
+            events.emit("hook_error", hook=f.hook, plugin=f.plugin, error=f.error)
+
+    def _check_after_hook(self, state: _State, hook_name: str) -> None:
+        """Whole-model check after a notification hook, when some plugin implements it."""
+        plugins = implementing_plugins(self.manager.pm, hook_name)
+        if plugins:
+            state.integrity.check(state.model, hook_name, plugin=", ".join(plugins))
 
     @contextmanager
     def _phase(self, report: RunReport, phase: str, detail: str) -> Iterator[None]:
