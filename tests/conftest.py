@@ -61,3 +61,5 @@ def llama() -> Any:
         vocab_size=300,
     )
     return LlamaForCausalLM(config).eval()
+
+pytest_plugins = ["pytester"]

@@ -153,6 +153,7 @@ class PluginManager:
         self.local_root: Path | None = None
         self.load_ms: float = 0.0
         self._bindings: dict[tuple[Kind, str], GuardBinding | AdapterBinding] = {}
+        self._added: list[tuple[str, Any, str | None]] = []
         self._loaded = False
 
     # ------------------------------------------------------------------ loading
@@ -166,6 +167,7 @@ class PluginManager:
         self._load_entry_points()
         self._load_named_plugins()
         self._load_local_files()
+        self._load_added()
         self._collect_components()
         self._add_builtin_edits()
         self._refuse_clashes()
@@ -175,6 +177,30 @@ class PluginManager:
         if self.selection.strict and self.problems():
             raise PluginError("plugin problems (strict mode):\n  " + "\n  ".join(self.problems()))
         return self
+
+    def add(self, plugin: Any, name: str, *, file: str | None = None) -> PluginManager:
+        """Register ``plugin`` under ``name`` when :meth:`load` runs, after local files.
+
+        ``plugin`` is a hook-style module or object, or a class wrapped by
+        :func:`invarlock.plugins.bindings.class_plugin`. It is checked and listed like any
+        other plugin (origin ``plugin``, source ``object``). Used by the pytest plugin's
+        isolated manager and by programs that embed invarlock.
+        """
+        if self._loaded:
+            raise RuntimeError("PluginManager.add() must be called before load()")
+        self._added.append((name, plugin, file))
+        return self
+
+    def _load_added(self) -> None:
+        for name, plugin, file in self._added:
+            module = getattr(plugin, "__name__", None) or type(plugin).__module__
+            info = PluginInfo(
+                name=name, origin=Origin.PLUGIN, source="object", module=module, file=file
+            )
+            if isinstance(plugin, ClassEntryPoint):
+                info.module = plugin.cls.__module__
+            self.plugins.append(info)
+            self._register(info, plugin)
 
     def _load_entry_points(self) -> None:
         specs = iter_entry_points()
@@ -382,6 +408,8 @@ class PluginManager:
                 except Exception as exc:
                     info.fail(Status.ERROR, f"{hook_name} raised {_one_line_error(exc)}")
                     log.debug("  %s", info.detail)
+            if isinstance(info.obj, ClassEntryPoint):
+                continue
             if info.source != "entry-point" or info.group == HOOKS_GROUP:
                 record = self._component_row(Kind.HOOKS, info.name, info)
                 record.hooks = info.hooks
