@@ -7,6 +7,7 @@ needs a missing package.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -72,7 +73,9 @@ def plugins_command(
 
     start = config.resolve().parent if config is not None else Path.cwd()
     selection = make_selection(plugin_args, no_local_plugins, False, local_start=start)
-    manager = PluginManager(selection).load()
+    # A plugin that prints while it is imported must not corrupt the --json document.
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        manager = PluginManager(selection).load()
     kinds = CATEGORIES[category]
 
     if explain is not None:

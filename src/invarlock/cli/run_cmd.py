@@ -6,11 +6,12 @@ configuration error, 3 plugin error, 4 model or data error, 130 interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -59,7 +60,17 @@ def run_command(**options: Any) -> None:
     sys.exit(code)
 
 
-def _run(
+def _run(**options: Any) -> int:
+    """With ``--json``, stdout carries one JSON document and nothing else: whatever plugins
+    (or the libraries they call) print goes to stderr instead."""
+    if not options["as_json"]:
+        return _run_and_print(**options)
+    json_out = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        return _run_and_print(**options, json_out=json_out)
+
+
+def _run_and_print(
     config_path: Path,
     overrides: tuple[str, ...],
     dry_run: bool,
@@ -67,6 +78,7 @@ def _run(
     plugin_args: tuple[str, ...],
     no_local_plugins: bool,
     strict_plugins: bool,
+    json_out: TextIO | None = None,
 ) -> int:
     from invarlock.cli.render import print_problem, stderr_console, stdout_console
     from invarlock.plugins.manager import PluginManager
@@ -93,7 +105,7 @@ def _run(
     if dry_run:
         plan = Runner(config, manager).plan()
         if as_json:
-            sys.stdout.write(json.dumps(plan.to_dict(), indent=2) + "\n")
+            (json_out or sys.stdout).write(json.dumps(plan.to_dict(), indent=2) + "\n")
         else:
             from invarlock.cli.run_view import render_plan
 
@@ -104,7 +116,7 @@ def _run(
 
     report = Runner(config, manager, RichObserver(err)).execute()
     if as_json:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+        (json_out or sys.stdout).write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
         render_summary(stdout_console(), report)
     if report.error and report.exit_code != 0:

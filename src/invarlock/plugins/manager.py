@@ -539,7 +539,7 @@ class PluginManager:
         if not records:
             known = ", ".join(self.names(kind, usable_only=False)) or "none"
             raise ConfigError(f"unknown {kind.value} {name!r}; known {kind.value}s: {known}")
-        record = records[0]
+        record = next((r for r in records if r.usable), records[0])  # blocked ones yield
         if record.status is Status.BLOCKED:
             raise PluginError(f"{kind.value} {name!r} is blocked ({record.detail})")
         if not record.usable:
