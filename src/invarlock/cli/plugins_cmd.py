@@ -47,6 +47,11 @@ CATEGORIES = {
 )
 @click.option("--hook", metavar="HOOK", help="Only components implementing this hook.")
 @click.option(
+    "--specs",
+    is_flag=True,
+    help="List the hooks a plugin can implement, with their signatures, and exit.",
+)
+@click.option(
     "-c",
     "--config",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -59,6 +64,7 @@ def plugins_command(
     verbose: bool,
     explain: str | None,
     hook: str | None,
+    specs: bool,
     config: Path | None,
     plugin_args: tuple[str, ...],
     no_local_plugins: bool,
@@ -70,6 +76,20 @@ def plugins_command(
     """
     from invarlock.plugins.listing import listing_document
     from invarlock.plugins.manager import PluginManager
+    from invarlock.plugins.reference import hook_names, hook_specs_text
+
+    if specs:
+        click.echo(hook_specs_text(), nl=False)
+        return
+    if hook is not None and hook not in hook_names():
+        import difflib
+
+        close = difflib.get_close_matches(hook, hook_names(), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        click.echo(
+            f"Error: unknown hook {hook!r}{hint} (invarlock plugins --specs lists them)", err=True
+        )
+        sys.exit(EXIT_USAGE)
 
     start = config.resolve().parent if config is not None else Path.cwd()
     selection = make_selection(plugin_args, no_local_plugins, False, local_start=start)
@@ -79,7 +99,7 @@ def plugins_command(
     kinds = CATEGORIES[category]
 
     if explain is not None:
-        _explain(manager, explain, kinds)
+        _explain(manager, explain, kinds, _current_order(config))
     elif as_json:
         document = listing_document(manager, kinds, hook=hook)
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
@@ -104,7 +124,24 @@ def plugins_command(
         sys.exit(EXIT_PLUGIN)
 
 
-def _explain(manager: PluginManager, name: str, kinds: tuple[Kind, ...]) -> None:
+def _current_order(config: Path | None) -> list[str] | None:
+    """``guards.order`` of the ``-c`` config, if it has one (read leniently: a listing
+    never fails on a config it only borrows an order from)."""
+    if config is None:
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+        order = data["guards"]["order"]
+    except Exception:
+        return None
+    return [str(n) for n in order] if isinstance(order, list) else None
+
+
+def _explain(
+    manager: PluginManager, name: str, kinds: tuple[Kind, ...], order: list[str] | None
+) -> None:
     from invarlock.cli.plugins_view import render_explain
     from invarlock.cli.render import stdout_console
 
@@ -113,10 +150,13 @@ def _explain(manager: PluginManager, name: str, kinds: tuple[Kind, ...]) -> None
         known = sorted(
             {r.name for r in manager.components if r.kind in kinds and r.kind is not Kind.HOOKS}
         )
-        click.echo(
-            f"Error: no adapter, guard or edit named {name!r}; known: {', '.join(known)}", err=True
-        )
-        sys.exit(EXIT_USAGE)
+        broken = manager.broken_plugins()
+        lines = [f"Error: no adapter, guard or edit named {name!r}; known: {', '.join(known)}"]
+        if broken:
+            lines.append("plugins that failed to load (one may provide it):")
+            lines += [f"  {line}" for line in broken]
+        click.echo("\n".join(lines), err=True)
+        sys.exit(EXIT_PLUGIN if broken else EXIT_USAGE)
     console = stdout_console()
     for record in records:
-        render_explain(console, record)
+        render_explain(console, record, order)

@@ -86,6 +86,8 @@ def _run_and_print(
 
     # invarlock draws its own progress; transformers' bars would interleave with it.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:  # imported before us (in-process use): tell it directly
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
     config = load_config(config_path, overrides)
     selection = make_selection(
         plugin_args,
