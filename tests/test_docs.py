@@ -40,7 +40,7 @@ FILE_HEADER = re.compile(r"^#\s*(?P<path>[\w./-]+\.(?:py|yaml|yml|toml|txt|cfg))
 SHELL = {"bash", "sh", "shell", "console"}
 RUNNABLE = SHELL | {"python", "yaml", "yml", "toml", "json"}
 BIN = Path(sys.executable).parent
-EXAMPLE_DISTRIBUTIONS = ("my-invarlock-plugin",)
+EXAMPLE_DISTRIBUTIONS = ("my-invarlock-plugin", "invarlock-max-shift")
 
 pytestmark = pytest.mark.slow
 

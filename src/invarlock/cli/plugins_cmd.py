@@ -33,7 +33,8 @@ CATEGORIES = {
 
 
 @click.command("plugins")
-@click.argument("category", required=False, default="list", type=click.Choice(list(CATEGORIES)))
+@click.argument("category", required=False, default="list", type=click.Choice([*CATEGORIES, "new"]))
+@click.argument("new_args", nargs=-1, metavar="[KIND NAME]")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document (schema invarlock.plugins/v1)."
 )
@@ -57,9 +58,19 @@ CATEGORIES = {
     type=click.Path(dir_okay=False, path_type=Path),
     help="Search local plugin files from this config's directory (default: the current directory).",
 )
+@click.option(
+    "--dir",
+    "new_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="With `new`: where to write the plugin.",
+)
 @plugin_options
 def plugins_command(
     category: str,
+    new_args: tuple[str, ...],
+    new_dir: Path,
     as_json: bool,
     verbose: bool,
     explain: str | None,
@@ -73,7 +84,15 @@ def plugins_command(
     """List installed adapters, guards and edits and whether each is usable.
 
     CATEGORY is one of list (everything, the default), adapters, guards, edits, hooks.
+    `invarlock plugins new KIND NAME` writes a new plugin instead: KIND is guard, adapter,
+    hooks (each a package that installs, passes its tests and is listed) or local (an
+    invarlock_plugins.py file and its test).
     """
+    if category == "new":
+        _new(new_args, new_dir)
+        return
+    if new_args:
+        raise click.UsageError(f"unexpected argument(s): {' '.join(new_args)}")
     from invarlock.plugins.listing import listing_document
     from invarlock.plugins.manager import PluginManager
     from invarlock.plugins.reference import hook_names, hook_specs_text
@@ -160,3 +179,24 @@ def _explain(
     console = stdout_console()
     for record in records:
         render_explain(console, record, order)
+
+
+def _new(arguments: tuple[str, ...], directory: Path) -> None:
+    from invarlock.core.errors import ConfigError
+    from invarlock.plugins.scaffold import KINDS, package_directory, scaffold
+
+    if len(arguments) != 2:
+        raise click.UsageError(f"usage: invarlock plugins new {{{'|'.join(KINDS)}}} NAME")
+    kind, name = arguments
+    try:
+        written = scaffold(kind, name, directory)
+    except ConfigError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    for path in written:
+        click.echo(f"wrote {path}")
+    root = directory / package_directory(kind, name)
+    if kind == "local":
+        click.echo(f"next: python -m pytest {directory / 'tests'}")
+    else:
+        click.echo(f"next: pip install -e {root} && python -m pytest {root / 'tests'}")
