@@ -135,13 +135,19 @@ class RunOutcome(CliOutcome):
 class Project:
     """A project directory with a config and local plugin files; runs the CLI in it."""
 
-    def __init__(self, path: Path, model_dir: Path | None = None) -> None:
+    def __init__(self, path: Path, model_dir: Path | None = None, *, root: bool = True) -> None:
+        """``root``: mark ``path`` as a project root (a ``pyproject.toml``), which bounds the
+        search for local plugin files; ``False`` runs commands in ``path`` as it is."""
         self.path = path
         self.model_dir = model_dir
         self.path.mkdir(parents=True, exist_ok=True)
         marker = self.path / "pyproject.toml"
-        if not marker.exists():
+        if root and not marker.exists():
             marker.write_text("[project]\nname = 'invarlock-test-project'\n")
+
+    def at(self, relative: str) -> Project:
+        """The same project, with commands run from ``relative`` (a subdirectory)."""
+        return Project(self.path / relative, self.model_dir, root=False)
 
     def write(self, relative: str, text: str) -> Path:
         """Write ``text`` (dedented) to ``relative`` inside the project; returns the path."""
