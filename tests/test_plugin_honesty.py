@@ -169,3 +169,29 @@ def test_explain_keeps_types_the_order_and_prints_the_docstring_once(invarlock_p
     assert "order:\n  - variance\n  - spectral\n" in out
     default = project.plugins("guards", "--explain", "invariants").assert_ok().out
     assert "order:\n  - invariants\n  - spectral\n  - variance\n" in default
+
+
+NOISY = """
+from invarlock import hookimpl
+
+print("imported noisy plugin")
+
+
+@hookimpl(wrapper=True)
+def invarlock_guard_validate(guard_name):
+    result = yield
+    print(guard_name, "->", result and result.get("action"))
+    return result
+"""
+
+
+def test_plugin_output_never_corrupts_json(invarlock_project) -> None:
+    project = invarlock_project("guards: {order: [invariants]}\nedit: {name: noop}\n", NOISY)
+    run = project.run("--json").assert_kept()
+    assert run.json()["status"] == "kept"
+    run.assert_err("imported noisy plugin", "invariants -> continue")
+    listing = project.plugins("--json").assert_ok()
+    assert listing.json()["schema"] == "invarlock.plugins/v1"
+    listing.assert_err("imported noisy plugin")
+    plain = project.run()  # without --json, plugin output stays where the plugin put it
+    plain.assert_out("invariants -> continue")
