@@ -165,7 +165,10 @@ def invarlock_guard_prepare(
     """Let guard ``guard_name`` capture its baseline before the edit.
 
     Fires once per guard in ``guards.order``, in that order, after the snapshot is taken.
-    Each guard class is bound to this hook for its own name.
+    Each guard class is bound to this hook for its own name. One guard instance, built
+    from the guard's YAML block, serves both ``prepare`` and ``validate``, so a guard keeps
+    what it needs on ``self``. The whole result is written into ``report.json`` (the
+    prepare entry's ``result``) and handed back to ``validate`` as ``context["prepare"]``.
 
     :param guard_name: the guard being prepared.
     :param model: the unedited model.
@@ -213,8 +216,9 @@ def invarlock_guard_validate(
     :param guard_name: the guard being validated.
     :param model: the edited model.
     :param adapter: the adapter that loaded it.
-    :param context: ``{"prepare": <this guard's prepare result>, "edit": <edit summary>,
-        "policy": <the guard's YAML block>, "model": <description>}``.
+    :param context: a :class:`~invarlock.runner.guard_context.ValidateContext`:
+        ``{"prepare": <this guard's prepare result>, "edit": <EditResult.to_dict()>,
+        "policy": <the guard's YAML block>, "model": <describe(model)>, "run_id": str}``.
     :return: a :class:`~invarlock.core.api.GuardResult` mapping (``passed``, ``action``,
         ``message`` required), or ``None`` when this plugin does not own ``guard_name``.
         First non-``None`` result wins. A malformed result fails that guard.
@@ -231,8 +235,9 @@ def invarlock_guard_result(run: RunContext, outcome: GuardOutcome) -> None:
     """A guard's prepare or validate result has been checked and recorded.
 
     :param run: the run's context.
-    :param outcome: the validated outcome (guard, phase, passed, action, message, metrics,
-        warnings, error, duration).
+    :param outcome: the checked :class:`~invarlock.core.results.GuardOutcome` (``guard``,
+        ``phase``, ``passed``, ``action``, ``message``, ``metrics``, ``warnings``, ``error``,
+        ``duration_s``).
     :return: nothing; all implementations are called, even when one raises; then the run
         stops with a plugin error (exit 3).
 

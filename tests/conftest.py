@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny models built once per test session."""
+"""Suite fixtures on top of the shipped pytest plugin (``invarlock.testing.pytest_plugin``)."""
 
 from __future__ import annotations
 
@@ -23,25 +23,21 @@ def _session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
 
 
 @pytest.fixture(scope="session")
-def tiny_gpt2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny tied GPT-2 (float32, seed 0) saved with its tokenizer."""
+def tiny_gpt2_dir(tiny_models: Any) -> Path:
+    """A tiny tied GPT-2 (float32, seed 0) saved with its tokenizer (the shipped cache)."""
     import torch
 
-    from invarlock.testing.models import build_tiny_model
-
     torch.set_num_threads(1)
-    return build_tiny_model("gpt2", tmp_path_factory.mktemp("models") / "tiny-gpt2")
+    return tiny_models.directory("gpt2")
 
 
 @pytest.fixture(scope="session")
-def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny tied LLaMA (GQA, float32, seed 0) saved with its tokenizer."""
+def tiny_llama_dir(tiny_models: Any) -> Path:
+    """A tiny tied LLaMA (GQA, float32, seed 0) saved with its tokenizer (the shipped cache)."""
     import torch
 
-    from invarlock.testing.models import build_tiny_model
-
     torch.set_num_threads(1)
-    return build_tiny_model("llama", tmp_path_factory.mktemp("models") / "tiny-llama")
+    return tiny_models.directory("llama")
 
 
 @pytest.fixture(scope="session")
@@ -79,3 +75,6 @@ def llama() -> Any:
         vocab_size=300,
     )
     return LlamaForCausalLM(config).eval()
+
+
+pytest_plugins = ["pytester"]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import pytest
 
 import invarlock
 from invarlock import hookspecs
+
+REPO = Path(__file__).resolve().parents[1]
 
 SPECS = {
     n: f for n, f in vars(hookspecs).items() if n.startswith("invarlock_") and inspect.isfunction(f)
@@ -73,9 +76,39 @@ def test_hookspecs_is_the_top_level_package_mapped_into_invarlock() -> None:
     assert Path(hookspecs.__file__).parent.name == "hookspecs"
 
 
-def test_every_hook_is_in_the_hook_reference() -> None:
-    from pathlib import Path
+def test_every_hook_is_in_the_hook_reference_with_its_full_signature() -> None:
+    from invarlock.plugins.reference import hook_signature
 
-    reference = (Path(__file__).resolve().parents[1] / "docs" / "hooks.md").read_text()
+    reference = (REPO / "docs" / "hooks.md").read_text()
     for name in SPECS:
-        assert f"`{name}(" in reference, f"docs/hooks.md does not document {name}"
+        assert hook_signature(name) in reference, f"docs/hooks.md does not document {name}"
+    assert "invarlock_guard_result(run: RunContext, outcome: GuardOutcome) -> None" in reference
+
+
+def test_the_generated_hook_reference_has_not_drifted() -> None:
+    """Regenerate with ``python -m invarlock.plugins.reference --write docs/hooks.md``."""
+    from invarlock.plugins.reference import render, splice
+
+    document = (REPO / "docs" / "hooks.md").read_text()
+    assert splice(document, render()) == document, (
+        "docs/hooks.md is out of date: run python -m invarlock.plugins.reference "
+        "--write docs/hooks.md"
+    )
+
+
+def test_the_reference_names_every_field_of_the_objects_hooks_receive() -> None:
+    import dataclasses
+
+    from invarlock.core.results import GuardOutcome
+    from invarlock.runner.context import RunContext
+    from invarlock.runner.guard_context import ValidateContext
+
+    reference = (REPO / "docs" / "hooks.md").read_text()
+    for cls in (RunContext, GuardOutcome):
+        for field in dataclasses.fields(cls):
+            assert f"| `{field.name}` |" in reference, f"{cls.__name__}.{field.name}"
+    for key in ValidateContext.__annotations__:
+        assert f"| `{key}` |" in reference
+    assert "duration_s" in (GuardOutcome.__doc__ or "")
+    doc = SPECS["invarlock_guard_result"].__doc__ or ""
+    assert "``duration_s``" in doc and "duration)" not in doc

@@ -54,7 +54,7 @@ def test_guards_listing_shows_the_ready_row(installed: Path) -> None:
         "Plugin",
         "Guard",
         "—",
-        "—",
+        "0.1.0",  # the distribution's version: the class declares none
         "✅ Ready",
     ]
     assert table_row(result.stdout, "threshold")[5] == "✅ Ready"

@@ -1,11 +1,11 @@
 """Local plugin files: ``invarlock_plugins.py`` next to a config and in its parents, up to
-the project root and never above it."""
+the project root and never above it. In-process through the shipped ``invarlock_project``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from cli_helpers import run_cli, table_row
+from cli_helpers import run_cli
 
 LOCAL_GUARD = '''
 from invarlock import hookimpl
@@ -27,85 +27,80 @@ def invarlock_register_guards(register):
 '''
 
 
-def write_local(directory: Path, name: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "invarlock_plugins.py"
-    path.write_text(LOCAL_GUARD.format(cls=name.title().replace("_", ""), name=name))
-    return path
+def local_plugin(name: str) -> str:
+    return LOCAL_GUARD.format(cls=name.title().replace("_", ""), name=name)
 
 
-def make_project(tmp_path: Path) -> tuple[Path, Path]:
-    """outside/ (a local file above the root) ⊃ project/ (pyproject.toml) ⊃ configs/exp/."""
-    outside = tmp_path / "outside"
-    project = outside / "project"
-    config_dir = project / "configs" / "exp"
-    config_dir.mkdir(parents=True)
-    (project / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
-    write_local(outside, "above_root")
-    write_local(project, "at_root")
-    write_local(config_dir, "next_to_config")
-    config = config_dir / "config.yaml"
-    config.write_text("model: {id: some-model}\n")
-    return project, config
+CONFIG = "configs/exp/config.yaml"
 
 
-def test_search_covers_config_dir_and_parents_up_to_the_project_root(tmp_path: Path) -> None:
-    project, config = make_project(tmp_path)
-    result = run_cli("plugins", "guards", "-c", str(config), "--json", cwd=tmp_path)
-    assert result.code == 0, result.err
-    doc = result.json()
+def make_project(invarlock_project):
+    """outside/ (the fixture's directory, a local file above the root) ⊃ project/
+    (pyproject.toml: the root) ⊃ configs/exp/ (the config)."""
+    outside = invarlock_project(
+        files={
+            "invarlock_plugins.py": local_plugin("above_root"),
+            "project/pyproject.toml": "[project]\nname = 'demo'\n",
+            "project/invarlock_plugins.py": local_plugin("at_root"),
+            "project/configs/exp/invarlock_plugins.py": local_plugin("next_to_config"),
+            f"project/{CONFIG}": "model: {id: some-model}\n",
+        }
+    )
+    return outside, outside.at("project")
+
+
+def test_search_covers_config_dir_and_parents_up_to_the_project_root(invarlock_project) -> None:
+    _, project = make_project(invarlock_project)
+    doc = project.plugins("guards", "-c", CONFIG, "--json").assert_ok().json()
     names = {c["name"]: c for c in doc["components"]}
     assert names["next_to_config"]["origin"] == "local"
     assert names["next_to_config"]["plugin"] == "local:configs/exp/invarlock_plugins.py"
     assert names["at_root"]["plugin"] == "local:invarlock_plugins.py"
     assert "above_root" not in names  # above the project root: never loaded
-    assert doc["local_plugin_root"] == str(project.resolve())
-    table = run_cli("plugins", "guards", "-c", str(config), cwd=tmp_path)
-    assert table_row(table.out, "next_to_config")[1:] == ["Local", "Guard", "—", "—", "✅ Ready"]
+    assert doc["local_plugin_root"] == str(project.path.resolve())
+    table = project.plugins("guards", "-c", CONFIG).assert_ok()
+    assert table.row("next_to_config")[1:] == ["Local", "Guard", "—", "—", "✅ Ready"]
 
 
-def test_without_config_the_current_directory_is_searched(tmp_path: Path) -> None:
-    _, config = make_project(tmp_path)
-    result = run_cli("plugins", "guards", "--json", cwd=config.parent)
+def test_without_config_the_current_directory_is_searched(invarlock_project) -> None:
+    outside, project = make_project(invarlock_project)
+    result = project.at("configs/exp").plugins("guards", "--json").assert_ok()
     names = {c["name"] for c in result.json()["components"]}
     assert {"next_to_config", "at_root"} <= names
-    plain = run_cli("plugins", "guards", "--json", cwd=tmp_path)  # no root: only tmp_path
-    assert not {"next_to_config", "at_root", "above_root"} & {
-        c["name"] for c in plain.json()["components"]
-    }
+    plain = outside.plugins("guards", "--json").assert_ok()  # the outer root: its file only
+    assert not {"next_to_config", "at_root"} & {c["name"] for c in plain.json()["components"]}
 
 
-def test_no_local_plugins_switches_them_off(tmp_path: Path) -> None:
-    _, config = make_project(tmp_path)
-    result = run_cli("plugins", "guards", "-c", str(config), "--no-local-plugins", "--json")
+def test_no_local_plugins_switches_them_off(invarlock_project) -> None:
+    _, project = make_project(invarlock_project)
+    result = project.plugins("guards", "-c", CONFIG, "--no-local-plugins", "--json")
     names = {c["name"] for c in result.json()["components"]}
     assert not {"next_to_config", "at_root"} & names
 
 
-def test_local_file_blocked_by_its_plugin_name(tmp_path: Path) -> None:
-    _, config = make_project(tmp_path)
-    result = run_cli("plugins", "-c", str(config), "-p", "no:local:invarlock_plugins.py", "--json")
+def test_local_file_blocked_by_its_plugin_name(invarlock_project) -> None:
+    _, project = make_project(invarlock_project)
+    result = project.plugins("-c", CONFIG, "-p", "no:local:invarlock_plugins.py", "--json")
     status = {c["name"]: c["status"] for c in result.json()["components"]}
     assert status["next_to_config"] == "ready"
     assert status["local:invarlock_plugins.py"] == "blocked"
     assert "at_root" not in status
 
 
-def test_broken_local_file_is_reported_and_others_load(tmp_path: Path) -> None:
-    _, config = make_project(tmp_path)
-    (config.parent / "invarlock_plugins.py").write_text("def oops(:\n")
-    result = run_cli("plugins", "-c", str(config), "--json")
-    assert result.code == 0
+def test_broken_local_file_is_reported_and_others_load(invarlock_project) -> None:
+    _, project = make_project(invarlock_project)
+    project.write("configs/exp/invarlock_plugins.py", "def oops(:\n")
+    result = project.plugins("-c", CONFIG, "--json").assert_ok()
     plugins = {p["name"]: p for p in result.json()["plugins"]}
     broken = plugins["local:configs/exp/invarlock_plugins.py"]
     assert broken["status"] == "error" and "SyntaxError" in broken["detail"]
     assert plugins["local:invarlock_plugins.py"]["status"] == "ready"
 
 
-def test_local_guard_clashing_with_an_installed_one(tmp_path: Path) -> None:
-    _, config = make_project(tmp_path)
-    write_local(config.parent, "invariants")
-    result = run_cli("plugins", "guards", "-c", str(config), "--json")
+def test_local_guard_clashing_with_an_installed_one(invarlock_project) -> None:
+    _, project = make_project(invarlock_project)
+    project.write("configs/exp/invarlock_plugins.py", local_plugin("invariants"))
+    result = project.plugins("guards", "-c", CONFIG, "--json").assert_ok()
     clash = [c for c in result.json()["components"] if c["name"] == "invariants"]
     assert len(clash) == 2
     assert all("name clash" in c["detail"] for c in clash)

@@ -1,4 +1,7 @@
-"""``invarlock run`` as a user runs it: exit codes, messages, dry run, Ctrl-C."""
+"""``invarlock run`` as a user runs it: exit codes, messages, dry run, Ctrl-C.
+
+In-process through the shipped ``invarlock_project`` fixture; in a subprocess only where the
+process itself is under test (what it imports, a real SIGINT)."""
 
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import clean_env, run_cli, table_row
-from runner_helpers import CAPTURE_GUARD, make_project
+from cli_helpers import clean_env, run_cli
+
+from invarlock.testing.project import CliOutcome
 
 CONFIG = """
 model: {{id: {model}, device: cpu}}
@@ -22,32 +26,46 @@ guards:
 """
 
 
-def project(
-    tmp_path: Path, model: Path, order: str = "[invariants]", plugins: str | None = None
-) -> Path:
-    return make_project(tmp_path, CONFIG.format(model=model, order=order), plugins)
+CAPTURE_GUARD = """
+from invarlock import hookimpl
+from invarlock.core.api import Guard
 
 
-def test_kept_run_exits_0_and_prints_the_summary(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
-    proj = project(tmp_path, tiny_gpt2_dir, "[invariants, spectral, variance]")
-    result = run_cli("run", "-c", "config.yaml", cwd=proj)
-    assert result.code == 0, result.err
-    assert "Decision: ✅ kept" in result.out
-    assert "| invariants | validate | continue |" in result.out
-    report = json.loads(next((proj / "runs").glob("*/report.json")).read_text())
+class Capture(Guard):
+    name = "capture"
+    RESULT = {"passed": True, "action": "continue", "message": "ok"}
+
+    def validate(self, model, adapter, context):
+        return self.RESULT
+
+
+@hookimpl
+def invarlock_register_guards(register):
+    register(Capture)
+"""
+
+
+def test_kept_run_exits_0_and_prints_the_summary(invarlock_project, tiny_gpt2_dir: Path) -> None:
+    proj = invarlock_project(
+        CONFIG.format(model=tiny_gpt2_dir, order="[invariants, spectral, variance]")
+    )
+    result = proj.run().assert_exit(0)
+    result.assert_out("Decision: ✅ kept", "| invariants | validate | continue |")
+    report = json.loads(next((proj.path / "runs").glob("*/report.json")).read_text())
+    assert report == result.report
     assert report["status"] == "kept" and report["exit_code"] == 0
     assert "load" in result.err and "validate" in result.err  # progress goes to stderr
     assert "Loading weights" not in result.err
 
 
-def test_guard_abort_exits_1(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
+def test_guard_abort_exits_1(invarlock_project, tiny_gpt2_dir: Path) -> None:
     plugin = (
         CAPTURE_GUARD + '\nCapture.RESULT = {"passed": False, "action": "abort", "message": "no"}\n'
     )
-    proj = project(tmp_path, tiny_gpt2_dir, "[capture]", plugin)
-    result = run_cli("run", "-c", "config.yaml", cwd=proj)
-    assert result.code == 1
-    assert "rolled back" in result.out and "tensors verified against their load hash" in result.out
+    proj = invarlock_project(CONFIG.format(model=tiny_gpt2_dir, order="[capture]"), plugin)
+    proj.run().assert_rolled_back().assert_out(
+        "rolled back", "tensors verified against their load hash"
+    )
 
 
 @pytest.mark.parametrize(
@@ -66,52 +84,49 @@ def test_guard_abort_exits_1(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
     ],
 )
 def test_config_errors_exit_2_with_file_line_and_key(
-    tmp_path: Path, text: str, expected: str
+    invarlock_project, text: str, expected: str
 ) -> None:
-    (tmp_path / "config.yaml").write_text(text)
-    result = run_cli("run", "-c", "config.yaml", cwd=tmp_path)
-    assert result.code == 2, result.err
-    assert expected in result.err
+    proj = invarlock_project(files={"config.yaml": text})
+    result = proj.run().assert_exit(2).assert_err(expected)
     assert result.err.count("Error:") == 1
-    assert not (tmp_path / "runs").exists()
+    assert not (proj.path / "runs").exists()
 
 
-def test_missing_config_file_exits_2(tmp_path: Path) -> None:
-    result = run_cli("run", "-c", "nope.yaml", cwd=tmp_path)
-    assert result.code == 2 and "config file not found: nope.yaml" in result.err
+def test_missing_config_file_exits_2(invarlock_project) -> None:
+    invarlock_project().run(config="nope.yaml").assert_exit(2).assert_err(
+        "config file not found: nope.yaml"
+    )
 
 
-def test_set_override_errors_exit_2(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
-    proj = project(tmp_path, tiny_gpt2_dir)
-    result = run_cli("run", "-c", "config.yaml", "--set", "edit.bits", cwd=proj)
-    assert result.code == 2 and "expected KEY.PATH=VALUE" in result.err
+def test_set_override_errors_exit_2(invarlock_project, tiny_gpt2_dir: Path) -> None:
+    proj = invarlock_project(CONFIG.format(model=tiny_gpt2_dir, order="[invariants]"))
+    proj.run("--set", "edit.bits").assert_exit(2).assert_err("expected KEY.PATH=VALUE")
 
 
-def test_requested_broken_plugin_exits_3(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
-    proj = project(tmp_path, tiny_gpt2_dir)
-    result = run_cli("run", "-c", "config.yaml", "-p", "no_such_plugin_xyz", cwd=proj)
-    assert result.code == 3
-    assert "no_such_plugin_xyz: no entry point or module named" in result.err
+def test_requested_broken_plugin_exits_3(invarlock_project, tiny_gpt2_dir: Path) -> None:
+    proj = invarlock_project(CONFIG.format(model=tiny_gpt2_dir, order="[invariants]"))
+    proj.run("-p", "no_such_plugin_xyz").assert_exit(3).assert_err(
+        "no_such_plugin_xyz: no entry point or module named"
+    )
 
 
-def test_missing_model_exits_4(tmp_path: Path) -> None:
-    proj = project(tmp_path, tmp_path / "missing-model")
-    result = run_cli("run", "-c", "config.yaml", cwd=proj)
-    assert result.code == 4, result.err
-    assert "missing-model" in result.err
+def test_missing_model_exits_4(invarlock_project, tmp_path: Path) -> None:
+    proj = invarlock_project(CONFIG.format(model=tmp_path / "missing-model", order="[invariants]"))
+    proj.run().assert_exit(4).assert_err("missing-model")
 
 
-def test_hub_id_without_network_permission_exits_4_at_once(tmp_path: Path) -> None:
-    proj = make_project(tmp_path, "model: {id: gpt2, device: cpu}\nguards: {order: [invariants]}\n")
+def test_hub_id_without_network_permission_exits_4_at_once(invarlock_project) -> None:
+    proj = invarlock_project("model: {id: gpt2, device: cpu}\nguards: {order: [invariants]}\n")
     started = time.perf_counter()
-    result = run_cli("run", "-c", "config.yaml", cwd=proj)
-    assert result.code == 4
-    assert "INVARLOCK_ALLOW_NETWORK=1" in result.err
+    proj.run().assert_exit(4).assert_err("INVARLOCK_ALLOW_NETWORK=1")
     assert time.perf_counter() - started < 60  # no download retries
 
 
-def test_dry_run_prints_the_plan_without_loading(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
-    proj = project(tmp_path, tiny_gpt2_dir, "[invariants, spectral]")
+def test_dry_run_prints_the_plan_without_loading(invarlock_project, tiny_gpt2_dir: Path) -> None:
+    """In a subprocess: what the process imported is part of the claim."""
+    proj = invarlock_project(
+        CONFIG.format(model=tiny_gpt2_dir, order="[invariants, spectral]")
+    ).path
     result = run_cli(
         "run",
         "-c",
@@ -125,9 +140,10 @@ def test_dry_run_prints_the_plan_without_loading(tmp_path: Path, tiny_gpt2_dir: 
     assert result.code == 0, result.err
     assert "adapter auto → hf_causal" in result.out
     assert "quant_rtn bits=4" in result.out
-    assert table_row(result.out, "2")[1:4] == ["spectral", "builtin", "spectral"]
-    assert table_row(result.out, "2")[4].startswith("max_rel_change=0.03, warn_rel_change=0.01")
-    assert table_row(result.out, "—")[1:] == ["variance", "", "", "skipped: not in guards.order"]
+    listing = CliOutcome(["run"], result.code, result.out, result.err)
+    assert listing.row("2")[1:4] == ["spectral", "builtin", "spectral"]
+    assert listing.row("2")[4].startswith("max_rel_change=0.03, warn_rel_change=0.01")
+    assert listing.row("—")[1:] == ["variance", "", "", "skipped: not in guards.order"]
     assert not (proj / "runs").exists()
     assert result.heavy_imports == [] or "transformers" not in ",".join(result.heavy_imports)
 
@@ -143,7 +159,7 @@ SNAPSHOT_DISK = "output.snapshot=disk"
 @pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_mid_run_restores_and_exits_130_or_143(
-    tmp_path: Path, tiny_gpt2_dir: Path, signum: int, code: int
+    invarlock_project, tmp_path: Path, tiny_gpt2_dir: Path, signum: int, code: int
 ) -> None:
     """A real SIGINT or SIGTERM while a guard is validating; the disk snapshot goes too."""
     marker = tmp_path / "validating"
@@ -154,7 +170,7 @@ def test_a_signal_mid_run_restores_and_exits_130_or_143(
         "    time.sleep(120)\n"
         "Capture.validate = _slow\n"
     )
-    proj = project(tmp_path, tiny_gpt2_dir, "[capture]", plugin)
+    proj = invarlock_project(CONFIG.format(model=tiny_gpt2_dir, order="[capture]"), plugin).path
     proc = subprocess.Popen(
         [sys.executable, "-m", "invarlock", "run", "-c", "config.yaml", "--set", SNAPSHOT_DISK],
         cwd=proj,

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 import torch
-from runner_helpers import CAPTURE_GUARD, load_fresh, run_project, state_dict_bits
 
-from invarlock.core.errors import ConfigError
+from invarlock.testing import weight_bits
 from invarlock.testing.distributions import write_distribution
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,49 +25,84 @@ output: {{dir: runs}}
 """
 
 
+CAPTURE_GUARD = '''
+from invarlock import hookimpl
+from invarlock.core.api import Guard
+
+CAPTURED = {}
+
+
+class Capture(Guard):
+    """Keeps a reference to the model and answers what RESULT says."""
+
+    name = "capture"
+    RESULT = {"passed": True, "action": "continue", "message": "ok"}
+
+    def prepare(self, model, adapter, calib, policy):
+        CAPTURED["model"] = model
+        return {"ready": True}
+
+    def validate(self, model, adapter, context):
+        CAPTURED["context"] = context
+        return self.RESULT
+
+
+@hookimpl
+def invarlock_register_guards(register):
+    register(Capture)
+'''
+
+
 def config(model: Path, order: str = "[invariants, capture]", extra: str = "") -> str:
     return BASE.format(model=model, order=order) + extra
+
+
+def run(invarlock_project, text: str, plugins: str | None = None, *args: str):
+    """``invarlock run`` in a fresh project (the shipped ``invarlock_project`` fixture)."""
+    return invarlock_project(text, plugins).run(*args)
 
 
 def capture_plugin(result: str) -> str:
     return CAPTURE_GUARD + f"\nCapture.RESULT = {result}\n"
 
 
-def test_int8_default_guards_keep_the_edit(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
-    outcome = run_project(
-        tmp_path,
+def test_int8_default_guards_keep_the_edit(
+    invarlock_project, tiny_model, tmp_path: Path, tiny_gpt2_dir: Path
+) -> None:
+    outcome = run(
+        invarlock_project,
         config(tiny_gpt2_dir, "[invariants, spectral, variance, capture]"),
         capture_plugin('{"passed": True, "action": "continue", "message": "ok"}'),
     )
     report = outcome.report
-    assert report.status == "kept", report.error
-    assert report.exit_code == 0
-    assert report.model["adapter"] == "hf_causal"
-    layers = report.edit["layers"]
-    n_layer = report.model["n_layer"]
+    assert report["status"] == "kept", report["error"]
+    assert report["exit_code"] == 0
+    assert report["model"]["adapter"] == "hf_causal"
+    layers = report["edit"]["layers"]
+    n_layer = report["model"]["n_layer"]
     assert len(layers) == 4 * n_layer  # c_attn, c_proj, c_fc, mlp.c_proj per block
-    assert [g["guard"] for g in report.guards] == [
+    assert [g["guard"] for g in report["guards"]] == [
         "invariants",
         "spectral",
         "variance",
         "capture",
     ] * 2
-    assert all(g["action"] == "continue" for g in report.guards)
+    assert all(g["action"] == "continue" for g in report["guards"])
 
     on_disk = json.loads((outcome.run_dir / "report.json").read_text())
     assert on_disk["status"] == "kept" and on_disk["schema"] == "invarlock.report/v1"
     assert not list(outcome.run_dir.glob("*.tmp"))
     edited = outcome.local.CAPTURED["model"]
-    assert state_dict_bits(edited) != state_dict_bits(load_fresh(tiny_gpt2_dir))
+    assert weight_bits(edited) != weight_bits(tiny_model)
     context = outcome.local.CAPTURED["context"]
     assert context["prepare"] == {"ready": True}
     assert context["edit"]["name"] == "quant_rtn"
 
 
 def test_events_log_every_hook_call_with_plugin_and_duration(
-    tmp_path: Path, tiny_gpt2_dir: Path
+    invarlock_project, tmp_path: Path, tiny_gpt2_dir: Path
 ) -> None:
-    outcome = run_project(tmp_path, config(tiny_gpt2_dir, "[invariants]"))
+    outcome = run(invarlock_project, config(tiny_gpt2_dir, "[invariants]"))
     lines = [
         json.loads(line) for line in (outcome.run_dir / "events.jsonl").read_text().splitlines()
     ]
@@ -94,24 +128,30 @@ def test_events_log_every_hook_call_with_plugin_and_duration(
     assert lines[-1]["event"] == "run_finish"
 
 
-def test_abort_rolls_back_bit_exactly(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
-    outcome = run_project(
-        tmp_path,
+def test_abort_rolls_back_bit_exactly(
+    invarlock_project, tiny_model, tmp_path: Path, tiny_gpt2_dir: Path
+) -> None:
+    outcome = run(
+        invarlock_project,
         config(tiny_gpt2_dir),
         capture_plugin('{"passed": False, "action": "abort", "message": "too risky"}'),
     )
     report = outcome.report
-    assert report.status == "rolled_back" and report.exit_code == 1
-    assert report.decision["reasons"] == ["capture (validate): too risky"]
-    assert report.decision["edit_applied"] is True and report.decision["model_restored"] is True
-    assert report.snapshot["restored"] is True and report.snapshot["verified"] is True
+    assert report["status"] == "rolled_back" and report["exit_code"] == 1
+    assert report["decision"]["reasons"] == ["capture (validate): too risky"]
+    assert (
+        report["decision"]["edit_applied"] is True and report["decision"]["model_restored"] is True
+    )
+    assert report["snapshot"]["restored"] is True and report["snapshot"]["verified"] is True
     model = outcome.local.CAPTURED["model"]
-    assert state_dict_bits(model) == state_dict_bits(load_fresh(tiny_gpt2_dir))
+    assert weight_bits(model) == weight_bits(tiny_model)
 
 
-def test_warn_keeps_the_edit_with_warnings(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
-    outcome = run_project(
-        tmp_path,
+def test_warn_keeps_the_edit_with_warnings(
+    invarlock_project, tiny_model, tmp_path: Path, tiny_gpt2_dir: Path
+) -> None:
+    outcome = run(
+        invarlock_project,
         config(tiny_gpt2_dir),
         capture_plugin(
             '{"passed": True, "action": "warn", "message": "close call",'
@@ -119,11 +159,11 @@ def test_warn_keeps_the_edit_with_warnings(tmp_path: Path, tiny_gpt2_dir: Path) 
         ),
     )
     report = outcome.report
-    assert report.status == "warned" and report.exit_code == 0
-    assert report.decision["reasons"] == ["capture: close call"]
-    assert report.guards[-1]["warnings"] == ["layer 0 drifted"]
+    assert report["status"] == "warned" and report["exit_code"] == 0
+    assert report["decision"]["reasons"] == ["capture: close call"]
+    assert report["guards"][-1]["warnings"] == ["layer 0 drifted"]
     model = outcome.local.CAPTURED["model"]
-    assert state_dict_bits(model) != state_dict_bits(load_fresh(tiny_gpt2_dir))
+    assert weight_bits(model) != weight_bits(tiny_model)
 
 
 @pytest.mark.parametrize(
@@ -142,93 +182,95 @@ def test_warn_keeps_the_edit_with_warnings(tmp_path: Path, tiny_gpt2_dir: Path) 
     ],
 )
 def test_malformed_results_fail_the_guard_roll_back_and_exit_3(
-    tmp_path: Path, tiny_gpt2_dir: Path, result: str, expected: str
+    invarlock_project, tiny_model, tmp_path: Path, tiny_gpt2_dir: Path, result: str, expected: str
 ) -> None:
-    outcome = run_project(tmp_path, config(tiny_gpt2_dir), capture_plugin(result))
+    outcome = run(invarlock_project, config(tiny_gpt2_dir), capture_plugin(result))
     report = outcome.report
-    assert report.status == "rolled_back" and report.exit_code == 3  # a plugin bug, not a verdict
-    failed = report.guards[-1]
+    assert report["status"] == "rolled_back" and report["exit_code"] == 3  # a plugin bug
+    failed = report["guards"][-1]
     assert failed["guard"] == "capture" and failed["action"] == "abort"
     assert "guard 'capture' validate()" in failed["message"] and expected in failed["message"]
-    assert state_dict_bits(outcome.local.CAPTURED["model"]) == state_dict_bits(
-        load_fresh(tiny_gpt2_dir)
-    )
+    assert weight_bits(outcome.local.CAPTURED["model"]) == weight_bits(tiny_model)
 
 
 def test_a_guard_that_raises_is_an_abort_with_its_traceback_and_exit_3(
-    tmp_path: Path, tiny_gpt2_dir: Path
+    invarlock_project, tmp_path: Path, tiny_gpt2_dir: Path
 ) -> None:
     plugin = CAPTURE_GUARD + (
         "\ndef _boom(self, model, adapter, context):\n    raise ValueError('exploded')\n"
         "Capture.validate = _boom\n"
     )
-    outcome = run_project(tmp_path, config(tiny_gpt2_dir), plugin)
-    failed = outcome.report.guards[-1]
-    assert outcome.report.exit_code == 3
+    outcome = run(invarlock_project, config(tiny_gpt2_dir), plugin)
+    failed = outcome.report["guards"][-1]
+    assert outcome.report["exit_code"] == 3
     assert failed["message"] == "guard 'capture' validate() raised ValueError: exploded"
     assert "Traceback" in failed["error"] and "invarlock_plugins.py" in failed["error"]
 
 
-def test_not_ready_in_prepare_stops_before_the_edit(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
+def test_not_ready_in_prepare_stops_before_the_edit(
+    invarlock_project, tiny_model, tmp_path: Path, tiny_gpt2_dir: Path
+) -> None:
     plugin = CAPTURE_GUARD + (
         "\ndef _prep(self, model, adapter, calib, policy):\n"
         "    CAPTURED['model'] = model\n"
         "    return {'ready': False, 'message': 'no baseline'}\n"
         "Capture.prepare = _prep\n"
     )
-    outcome = run_project(tmp_path, config(tiny_gpt2_dir), plugin)
+    outcome = run(invarlock_project, config(tiny_gpt2_dir), plugin)
     report = outcome.report
-    assert report.exit_code == 1 and report.status == "rolled_back"
-    assert report.decision["edit_applied"] is False
-    assert report.edit is None
-    assert state_dict_bits(outcome.local.CAPTURED["model"]) == state_dict_bits(
-        load_fresh(tiny_gpt2_dir)
-    )
+    assert report["exit_code"] == 1 and report["status"] == "rolled_back"
+    assert report["decision"]["edit_applied"] is False
+    assert report["edit"] is None
+    assert weight_bits(outcome.local.CAPTURED["model"]) == weight_bits(tiny_model)
 
 
 def test_plugin_hook_raising_mid_run_is_a_plugin_error_and_restores(
-    tmp_path: Path, tiny_gpt2_dir: Path
+    invarlock_project, tiny_model, tmp_path: Path, tiny_gpt2_dir: Path
 ) -> None:
     plugin = CAPTURE_GUARD + (
         "\n@hookimpl\ndef invarlock_edit_applied(run, result):\n"
         "    raise RuntimeError('observer broke')\n"
     )
-    outcome = run_project(tmp_path, config(tiny_gpt2_dir), plugin)
+    outcome = run(invarlock_project, config(tiny_gpt2_dir), plugin)
     report = outcome.report
-    assert report.status == "error" and report.exit_code == 3
+    assert report["status"] == "error" and report["exit_code"] == 3
     assert (
         "plugin 'local:invarlock_plugins.py' hook invarlock_edit_applied raised "
-        "RuntimeError: observer broke" in report.error["message"]
+        "RuntimeError: observer broke" in report["error"]["message"]
     )
-    assert report.decision["model_restored"] is True
-    assert state_dict_bits(outcome.local.CAPTURED["model"]) == state_dict_bits(
-        load_fresh(tiny_gpt2_dir)
-    )
+    assert report["decision"]["model_restored"] is True
+    assert weight_bits(outcome.local.CAPTURED["model"]) == weight_bits(tiny_model)
 
 
-def test_keyboard_interrupt_mid_run_restores(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
+def test_keyboard_interrupt_mid_run_restores(
+    invarlock_project, tiny_model, tmp_path: Path, tiny_gpt2_dir: Path
+) -> None:
     plugin = CAPTURE_GUARD + (
         "\ndef _interrupt(self, model, adapter, context):\n    raise KeyboardInterrupt\n"
         "Capture.validate = _interrupt\n"
     )
-    outcome = run_project(tmp_path, config(tiny_gpt2_dir), plugin)
-    assert outcome.report.status == "interrupted" and outcome.report.exit_code == 130
+    outcome = run(invarlock_project, config(tiny_gpt2_dir), plugin)
+    assert outcome.report["status"] == "interrupted" and outcome.report["exit_code"] == 130
     assert json.loads((outcome.run_dir / "report.json").read_text())["status"] == "interrupted"
-    assert state_dict_bits(outcome.local.CAPTURED["model"]) == state_dict_bits(
-        load_fresh(tiny_gpt2_dir)
-    )
+    assert weight_bits(outcome.local.CAPTURED["model"]) == weight_bits(tiny_model)
 
 
-def test_guards_not_in_the_order_are_listed_as_skipped(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
-    outcome = run_project(tmp_path, config(tiny_gpt2_dir, "[invariants]"))
-    skipped = {s["name"]: s["reason"] for s in outcome.report.skipped_guards}
+def test_guards_not_in_the_order_are_listed_as_skipped(
+    invarlock_project, tmp_path: Path, tiny_gpt2_dir: Path
+) -> None:
+    outcome = run(invarlock_project, config(tiny_gpt2_dir, "[invariants]"))
+    skipped = {s["name"]: s["reason"] for s in outcome.report["skipped_guards"]}
     assert skipped["spectral"] == "skipped: not in guards.order"
     assert skipped["variance"] == "skipped: not in guards.order"
     assert "invariants" not in skipped
 
 
 def test_documented_nan_check_gets_its_yaml_block(
-    tmp_path: Path, tiny_gpt2_dir: Path, monkeypatch: pytest.MonkeyPatch
+    invarlock_project,
+    tiny_model,
+    tmp_path: Path,
+    tiny_gpt2_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The guide's NaNCheckGuard, installed as a distribution, with ``strict`` from YAML;
     a harmful edit (NaN written after the RTN edit) must be caught and rolled back."""
@@ -260,26 +302,28 @@ def test_documented_nan_check_gets_its_yaml_block(
     for strict, status in ((True, "rolled_back"), (False, "warned")):
         extra = f"  nan_check:\n    strict: {str(strict).lower()}\n"
         text = config(tiny_gpt2_dir, "[capture, nan_check]").replace("output:", extra + "output:")
-        outcome = run_project(tmp_path / str(strict), text, harm)
+        outcome = run(invarlock_project, text, harm, "-p", "nan_check")
         report = outcome.report
-        nan = [g for g in report.guards if g["guard"] == "nan_check"]
+        nan = [g for g in report["guards"] if g["guard"] == "nan_check"]
         assert nan[0]["options"] == {"strict": strict}
-        assert report.status == status, report.decision
+        assert report["status"] == status, report["decision"]
         assert nan[-1]["message"] == "Found NaN in 1 parameters"
         model = outcome.local.CAPTURED["model"]
-        restored = state_dict_bits(model) == state_dict_bits(load_fresh(tiny_gpt2_dir))
+        restored = weight_bits(model) == weight_bits(tiny_model)
         assert restored is strict
 
 
-def test_llama_run_is_kept(tmp_path: Path, tiny_llama_dir: Path) -> None:
-    outcome = run_project(tmp_path, config(tiny_llama_dir, "[invariants, spectral, variance]"))
-    assert outcome.report.status == "kept", outcome.report.error
-    names = [layer["name"] for layer in outcome.report.edit["layers"]]
+def test_llama_run_is_kept(invarlock_project, tmp_path: Path, tiny_llama_dir: Path) -> None:
+    outcome = run(invarlock_project, config(tiny_llama_dir, "[invariants, spectral, variance]"))
+    assert outcome.report["status"] == "kept", outcome.report["error"]
+    names = [layer["name"] for layer in outcome.report["edit"]["layers"]]
     assert any(n.endswith("self_attn.q_proj") for n in names)
     assert not any("embed" in n or "lm_head" in n for n in names)
 
 
-def test_export_writes_a_loadable_checkpoint(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
+def test_export_writes_a_loadable_checkpoint(
+    invarlock_project, tmp_path: Path, tiny_gpt2_dir: Path
+) -> None:
     from invarlock.edits.export import load_quantized
 
     plugin = CAPTURE_GUARD + (
@@ -290,10 +334,12 @@ def test_export_writes_a_loadable_checkpoint(tmp_path: Path, tiny_gpt2_dir: Path
         "    return {'passed': True, 'action': 'continue', 'message': 'ok'}\n"
         "Capture.validate = _validate\n"
     )
-    outcome = run_project(
-        tmp_path, config(tiny_gpt2_dir).replace("{dir: runs}", "{dir: runs, export: true}"), plugin
+    outcome = run(
+        invarlock_project,
+        config(tiny_gpt2_dir).replace("{dir: runs}", "{dir: runs, export: true}"),
+        plugin,
     )
-    assert outcome.report.status == "kept", outcome.report.error
+    assert outcome.report["status"] == "kept", outcome.report["error"]
     exported = outcome.run_dir / "model"
     assert (exported / "quantization.json").is_file()
     assert (exported / "tokenizer.json").is_file()
@@ -305,61 +351,71 @@ def test_export_writes_a_loadable_checkpoint(tmp_path: Path, tiny_gpt2_dir: Path
 
 
 def test_unknown_guard_and_unknown_option_are_config_errors(
-    tmp_path: Path, tiny_gpt2_dir: Path
+    invarlock_project, tmp_path: Path, tiny_gpt2_dir: Path
 ) -> None:
-    with pytest.raises(ConfigError) as unknown:
-        run_project(tmp_path, config(tiny_gpt2_dir, "[invariants, nan_chek]"))
-    message = str(unknown.value)
-    assert "config.yaml:5: guards.order[1]: unknown guard 'nan_chek'" in message
-    assert "known guards: invariants, spectral, variance" in message
+    unknown = run(invarlock_project, config(tiny_gpt2_dir, "[invariants, nan_chek]"))
+    unknown.assert_exit(2).assert_err(
+        "config.yaml:4: guards.order[1]: unknown guard 'nan_chek'",
+        "known guards: invariants, spectral, variance",
+    )
 
     text = config(tiny_gpt2_dir, "[spectral]").replace(
         "output:", "  spectral: {max_rel: 1}\noutput:"
     )
-    with pytest.raises(ConfigError) as option:
-        run_project(tmp_path / "b", text)
-    assert "guards.spectral.max_rel: unknown option for guard 'spectral'" in str(option.value)
-    assert "max_rel_change (float = 0.03)" in str(option.value)
-    assert not (tmp_path / "b" / "project" / "runs").exists()  # nothing created
-
-
-def test_set_overrides_reach_the_edit(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
-    outcome = run_project(
-        tmp_path,
-        config(tiny_gpt2_dir, "[invariants]"),
-        overrides=("edit.bits=4", "edit.group_size=16"),
+    project = invarlock_project(text)
+    project.run().assert_exit(2).assert_err(
+        "guards.spectral.max_rel: unknown option for guard 'spectral'",
+        "max_rel_change (float = 0.03)",
     )
-    assert outcome.report.edit["params"]["bits"] == 4
-    assert outcome.report.edit["params"]["group_size"] == 16
-    assert outcome.report.status in ("kept", "warned")
+    assert not (project.path / "runs").exists()  # nothing created
 
 
-def test_upstream_style_edit_plan_is_accepted(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
+def test_set_overrides_reach_the_edit(
+    invarlock_project, tmp_path: Path, tiny_gpt2_dir: Path
+) -> None:
+    outcome = run(
+        invarlock_project,
+        config(tiny_gpt2_dir, "[invariants]"),
+        None,
+        "--set",
+        "edit.bits=4",
+        "--set",
+        "edit.group_size=16",
+    )
+    assert outcome.report["edit"]["params"]["bits"] == 4
+    assert outcome.report["edit"]["params"]["group_size"] == 16
+    assert outcome.report["status"] in ("kept", "warned")
+
+
+def test_upstream_style_edit_plan_is_accepted(
+    invarlock_project, tmp_path: Path, tiny_gpt2_dir: Path
+) -> None:
     text = config(tiny_gpt2_dir, "[invariants]").replace(
         "edit: {name: quant_rtn, bits: 8}", "edit:\n  name: quant_rtn\n  plan: {bits: 6}"
     )
-    outcome = run_project(tmp_path, text)
-    assert outcome.report.edit["params"]["bits"] == 6
+    outcome = run(invarlock_project, text)
+    assert outcome.report["edit"]["params"]["bits"] == 6
 
 
-def test_missing_model_is_a_model_error_before_any_run_directory(tmp_path: Path) -> None:
-    from invarlock.core.errors import ModelLoadError
+def test_missing_model_is_a_model_error_before_any_run_directory(
+    invarlock_project, tmp_path: Path
+) -> None:
+    proj = invarlock_project(config(tmp_path / "nowhere", "[invariants]"))
+    proj.run().assert_exit(4).assert_err("model path not found", "nowhere")
+    assert not (proj.path / "runs").exists()
 
-    with pytest.raises(ModelLoadError, match=r"model path not found: .*nowhere") as caught:
-        run_project(tmp_path, config(tmp_path / "nowhere", "[invariants]"))
-    assert caught.value.exit_code == 4
-    assert not (tmp_path / "project" / "runs").exists()
 
-
-def test_noop_is_a_baseline(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
+def test_noop_is_a_baseline(
+    invarlock_project, tiny_model, tmp_path: Path, tiny_gpt2_dir: Path
+) -> None:
     text = config(tiny_gpt2_dir).replace("{name: quant_rtn, bits: 8}", "{name: noop}")
-    outcome = run_project(
-        tmp_path, text, capture_plugin('{"passed": True, "action": "continue", "message": "ok"}')
+    outcome = run(
+        invarlock_project,
+        text,
+        capture_plugin('{"passed": True, "action": "continue", "message": "ok"}'),
     )
-    assert outcome.report.status == "kept"
-    assert state_dict_bits(outcome.local.CAPTURED["model"]) == state_dict_bits(
-        load_fresh(tiny_gpt2_dir)
-    )
+    assert outcome.report["status"] == "kept"
+    assert weight_bits(outcome.local.CAPTURED["model"]) == weight_bits(tiny_model)
 
 
 def test_test_in_isolation_snippet_with_a_local_model(tiny_gpt2_dir: Path, tmp_path: Path) -> None:
@@ -393,7 +449,11 @@ def test_test_in_isolation_snippet_with_a_local_model(tiny_gpt2_dir: Path, tmp_p
 
 
 def test_failed_export_leaves_no_partial_checkpoint(
-    tmp_path: Path, tiny_gpt2_dir: Path, monkeypatch: pytest.MonkeyPatch
+    invarlock_project,
+    tiny_model,
+    tmp_path: Path,
+    tiny_gpt2_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def disk_full(model, config, out_dir, *, source_dir=None):
         out_dir.mkdir(parents=True)
@@ -401,15 +461,15 @@ def test_failed_export_leaves_no_partial_checkpoint(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("invarlock.edits.export.export_quantized", disk_full)
-    outcome = run_project(
-        tmp_path,
+    outcome = run(
+        invarlock_project,
         config(tiny_gpt2_dir).replace("{dir: runs}", "{dir: runs, export: true}"),
         capture_plugin('{"passed": True, "action": "continue", "message": "ok"}'),
     )
     report = outcome.report
-    assert report.status == "error" and report.exit_code == 4
-    assert "No space left on device" in report.error["message"]
+    assert report["status"] == "error" and report["exit_code"] == 4
+    assert "No space left on device" in report["error"]["message"]
     assert sorted(p.name for p in outcome.run_dir.iterdir()) == ["events.jsonl", "report.json"]
-    assert report.decision["model_restored"] is True
+    assert report["decision"]["model_restored"] is True
     model = outcome.local.CAPTURED["model"]
-    assert state_dict_bits(model) == state_dict_bits(load_fresh(tiny_gpt2_dir))
+    assert weight_bits(model) == weight_bits(tiny_model)

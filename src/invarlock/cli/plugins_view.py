@@ -112,8 +112,13 @@ def _class_file(cls: type | None) -> str:
         return _DASH
 
 
-def render_explain(console: Console, record: ComponentRecord) -> None:
-    """``--explain NAME``: docstring, options, a YAML snippet, hooks and provenance."""
+def render_explain(
+    console: Console, record: ComponentRecord, order: Sequence[str] | None = None
+) -> None:
+    """``--explain NAME``: docstring, options, a YAML snippet, hooks and provenance.
+
+    ``order`` is the current ``guards.order`` (the config's, or the default); a guard's
+    snippet appends the guard to it instead of replacing it."""
     import inspect
 
     console.print(
@@ -123,13 +128,15 @@ def render_explain(console: Console, record: ComponentRecord) -> None:
         )
     )
     doc = inspect.getdoc(record.cls) if record.cls is not None else record.summary
+    params = option_parameters(record) if record.kind is not Kind.EDIT else []
+    if params:
+        doc = _without_args_section(doc or "")  # the Options table below shows them
     if doc:
         console.print()
         console.print(Text(doc))
     if record.kind is Kind.EDIT:
         _explain_edit(console, record)
         return
-    params = option_parameters(record)
     console.print()
     console.print(
         Text("Options" if record.kind is Kind.GUARD else "load_model options", style="bold")
@@ -139,12 +146,13 @@ def render_explain(console: Console, record: ComponentRecord) -> None:
         for column in ("Name", "Type", "Default", "Description"):
             table.add_column(column, overflow="fold")
         for p in params:
-            table.add_row(p.name, p.annotation or _DASH, p.default_text(), p.help or _DASH)
+            cells = (p.name, p.annotation or _DASH, p.default_text(), p.help or _DASH)
+            table.add_row(*(Text(cell) for cell in cells))  # `list[str]` is not markup
         console.print(table)
     else:
         console.print(Text("  (none)"))
     console.print(Text("YAML", style="bold"))
-    console.print(Text(_yaml_snippet(record, params)))
+    console.print(Text(_yaml_snippet(record, params, order)))
     console.print(Text("Source", style="bold"))
     for label, value in _source_lines(record):
         console.print(Text(f"  {label:<13} {value}"))
@@ -180,12 +188,26 @@ def _yaml_value(p: Parameter) -> object:
     return repr(p.default)
 
 
-def _yaml_snippet(record: ComponentRecord, params: Sequence[Parameter]) -> str:
+def _without_args_section(doc: str) -> str:
+    """The docstring up to its ``Args:`` section (the options table renders that part)."""
+    lines = doc.splitlines()
+    for index, line in enumerate(lines):
+        if line.strip() in ("Args:", "Arguments:", "Parameters:", "Options:"):
+            return "\n".join(lines[:index]).rstrip()
+    return doc
+
+
+def _yaml_snippet(
+    record: ComponentRecord, params: Sequence[Parameter], order: Sequence[str] | None = None
+) -> str:
+    from invarlock.runner.config import DEFAULT_GUARD_ORDER
+
     options = {p.name: _yaml_value(p) for p in params}
     if record.kind is Kind.GUARD:
-        block: dict[str, object] = {"order": ["invariants", record.name]}
-        if record.name == "invariants":
-            block["order"] = ["invariants"]
+        current = list(order if order is not None else DEFAULT_GUARD_ORDER)
+        block: dict[str, object] = {
+            "order": current if record.name in current else [*current, record.name]
+        }
         if options:
             block[record.name] = options
         data: dict[str, object] = {"guards": block}

@@ -6,11 +6,12 @@ configuration error, 3 plugin error, 4 model or data error, 130 interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -65,7 +66,17 @@ def run_command(**options: Any) -> None:
     sys.exit(code)
 
 
-def _run(
+def _run(**options: Any) -> int:
+    """With ``--json``, stdout carries one JSON document and nothing else: whatever plugins
+    (or the libraries they call) print goes to stderr instead."""
+    if not options["as_json"]:
+        return _run_and_print(**options)
+    json_out = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        return _run_and_print(**options, json_out=json_out)
+
+
+def _run_and_print(
     config_path: Path,
     overrides: tuple[str, ...],
     dry_run: bool,
@@ -73,6 +84,7 @@ def _run(
     plugin_args: tuple[str, ...],
     no_local_plugins: bool,
     strict_plugins: bool,
+    json_out: TextIO | None = None,
 ) -> int:
     from invarlock.cli.render import print_problem, stderr_console, stdout_console
     from invarlock.plugins.manager import PluginManager
@@ -80,6 +92,8 @@ def _run(
 
     # invarlock draws its own progress; transformers' bars would interleave with it.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:  # imported before us (in-process use): tell it directly
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
     config = load_config(config_path, overrides)
     selection = make_selection(
         plugin_args,
@@ -99,7 +113,7 @@ def _run(
     if dry_run:
         plan = Runner(config, manager).preflight()  # every check the run makes first
         if as_json:
-            sys.stdout.write(json.dumps(plan.to_dict(), indent=2) + "\n")
+            (json_out or sys.stdout).write(json.dumps(plan.to_dict(), indent=2) + "\n")
         else:
             from invarlock.cli.run_view import render_plan
 
@@ -112,7 +126,7 @@ def _run(
     use_console(err)  # a GGUF conversion draws under the run's phase spinner
     report = Runner(config, manager, RichObserver(err)).execute()
     if as_json:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+        (json_out or sys.stdout).write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
         render_summary(stdout_console(), report)
         for warning in report.warnings:

@@ -24,6 +24,13 @@ class GuardResult(TypedDict, total=False):
 
     Required: ``passed`` (bool), ``action`` (``"continue"``, ``"warn"`` or ``"abort"``) and
     ``message`` (str). Optional: ``metrics`` (a mapping) and ``warnings`` (a list).
+
+    Attributes:
+        passed: whether the check passed; ``False`` needs action ``warn`` or ``abort``.
+        action: ``continue`` (keep), ``warn`` (keep, reported) or ``abort`` (roll back).
+        message: one line for the summary table and ``decision.reasons``.
+        metrics: numbers for ``report.json`` (JSON-safe copies are recorded).
+        warnings: extra lines recorded with the outcome.
     """
 
     passed: bool
@@ -120,7 +127,15 @@ class ModelAdapter(ABC):
 
 @dataclass
 class LoadedModel:
-    """What ``invarlock_load_model`` returns: the model and the adapter that loaded it."""
+    """What ``invarlock_load_model`` returns: the model and the adapter that loaded it.
+
+    Attributes:
+        model: the loaded model (a ``torch.nn.Module``), in eval mode on its device.
+        adapter: the adapter instance that loaded it (guards receive this one).
+        adapter_name: the adapter's registered name (``auto`` already resolved).
+        model_id: ``model.id`` from the config.
+        info: free-form facts from the adapter (e.g. the file it read).
+    """
 
     model: Any
     adapter: ModelAdapter

@@ -25,7 +25,18 @@ class MalformedGuardResult(ValueError):
 
 @dataclass
 class GuardOutcome:
-    """One guard call, checked: what the runner decides on and the report records."""
+    """One guard call, checked: what the runner decides on and the report records.
+
+    Attributes:
+        guard: the guard's name (as in ``guards.order``).
+        passed: the result's ``passed`` (for prepare: ``ready``).
+        action: ``continue``, ``warn`` or ``abort``; a guard that raised or broke the
+            contract is ``abort``.
+        message: the result's message, or the host's description of the failure.
+        metrics: the result's metrics.
+        warnings: the result's warnings.
+        duration_s: wall-clock seconds of the call (the field is ``duration_s``).
+    """
 
     guard: str
     phase: str  # "prepare" or "validate"

@@ -72,7 +72,14 @@ class LayerStats:
 
 @dataclass
 class EditResult:
-    """The outcome of :meth:`Edit.apply`; :meth:`to_dict` is what ``report.json`` records."""
+    """The outcome of :meth:`Edit.apply`; :meth:`to_dict` is what ``report.json`` records.
+
+    Attributes:
+        name: the edit's name (``quant_rtn`` or ``noop``).
+        params: the edit's parsed parameters (``bits``, ``group_size``, ...).
+        layers: one :class:`LayerStats` per weight tensor written.
+        duration_s: wall-clock seconds of the edit.
+    """
 
     name: str
     params: dict[str, Any]

@@ -45,6 +45,14 @@ class EvaluatorEntryPoint(ClassEntryPoint):
         register(self.cls, name=self.name)
 
 
+def class_plugin(cls: type, name: str | None = None) -> ClassEntryPoint:
+    """A plugin that registers one Guard or ModelAdapter class, as its entry point would."""
+    resolved = name or getattr(cls, "name", "") or ""
+    if isinstance(cls, type) and issubclass(cls, ModelAdapter):
+        return AdapterEntryPoint("adapter", resolved, cls)
+    return GuardEntryPoint("guard", resolved, cls)
+
+
 class GuardBinding:
     """Implements the guard hooks for one guard class, answering only for ``name``.
 

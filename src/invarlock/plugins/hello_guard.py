@@ -1,16 +1,20 @@
-"""A hook-style example plugin: one guard, handed to the host by a registration hook.
+"""The smallest complete guard, commented line by line: read it before writing your own.
 
-Load it with ``invarlock plugins -p invarlock.plugins.hello_guard`` or list it under
-``plugins.load`` in a config; then put ``hello`` in ``guards.order``. The same module
-shape works as a local ``invarlock_plugins.py`` file or behind an ``invarlock.hooks``
-entry point.
+A hook-style plugin module: one ``Guard`` class, handed to the host by the registration
+hook at the bottom. Load it with ``invarlock plugins -p invarlock.plugins.hello_guard`` or
+list it under ``plugins.load`` in a config; then put ``hello`` in ``guards.order``. The same
+module shape works as a local ``invarlock_plugins.py`` file or behind an ``invarlock.hooks``
+entry point (``contrib/invarlock_hello`` installs it that way, with tests).
 """
 
+# Postponed annotations keep type hints free at import time.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
 
+# Only torch-free imports at module level: `invarlock plugins` imports every plugin to list
+# it, and the listing must stay fast. torch is imported inside the methods that need it.
 from invarlock import hookimpl
 from invarlock.core.api import Guard
 
@@ -22,16 +26,26 @@ class HelloGuard(Guard):
         require_change: Abort when the edit changed no parameter at all.
     """
 
+    # The name used in `guards.order`, for this guard's YAML block and in `-p no:NAME`.
     name = "hello"
 
+    # Every option is a keyword argument with a default: the listing constructs the guard
+    # from its defaults to prove it works, and the YAML block `hello: {require_change: true}`
+    # becomes `HelloGuard(require_change=True)`. The `Args:` docstring above is what
+    # `invarlock plugins guards --explain hello` shows for each option.
     def __init__(self, require_change: bool = False) -> None:
         self.require_change = require_change
         self._fingerprints: dict[str, float] | None = None
 
+    # Called once, before the edit. The same instance later runs validate(), so keep what
+    # validate() needs on `self`. The returned mapping is written into report.json and comes
+    # back as context["prepare"]; {"ready": False, "message": ...} would stop the run here.
     def prepare(self, model: Any, adapter: Any, calib: Any, policy: Any) -> dict[str, Any]:
         self._fingerprints = _fingerprints(model)
         return {"ready": True, "tensors": len(self._fingerprints)}
 
+    # Called once, after the edit, with the edited model. Return passed/action/message (and
+    # optionally metrics and warnings); "abort" rolls the edit back, "warn" keeps it.
     def validate(self, model: Any, adapter: Any, context: Mapping[str, Any]) -> dict[str, Any]:
         if self._fingerprints is None:
             raise RuntimeError("HelloGuard.validate() called before prepare()")
@@ -55,6 +69,8 @@ def _fingerprints(model: Any) -> dict[str, float]:
         return {n: float(p.double().square().sum()) for n, p in model.named_parameters()}
 
 
+# The hook that hands the class to the host. The host names it (from `HelloGuard.name`),
+# checks it, lists it, and refuses a second plugin registering the same name.
 @hookimpl
 def invarlock_register_guards(register: Callable[..., None]) -> None:
     register(HelloGuard)

@@ -130,6 +130,14 @@ def _missing_package(exc: ImportError, own_module: str | None) -> str | None:
     return None if missing == own else missing
 
 
+def _definition(cls: type) -> str:
+    """``file:line`` of a class's definition (best effort)."""
+    try:
+        return f"{inspect.getsourcefile(cls)}:{inspect.getsourcelines(cls)[1]}"
+    except (OSError, TypeError):
+        return cls.__module__
+
+
 def _missing_requirements(cls: type) -> list[str]:
     missing = []
     for package in getattr(cls, "requires", ()) or ():
@@ -163,6 +171,7 @@ class PluginManager:
         self.local_root: Path | None = None
         self.load_ms: float = 0.0
         self._bindings: dict[tuple[Kind, str], GuardBinding | AdapterBinding] = {}
+        self._added: list[tuple[str, Any, str | None]] = []
         self._loaded = False
 
     # ------------------------------------------------------------------ loading
@@ -176,6 +185,8 @@ class PluginManager:
         self._load_entry_points()
         self._load_named_plugins()
         self._load_local_files()
+        self._check_requested_local_files()
+        self._load_added()
         self._collect_components()
         self._add_builtin_edits()
         self._refuse_clashes()
@@ -185,6 +196,30 @@ class PluginManager:
         if self.selection.strict and self.problems():
             raise PluginError("plugin problems (strict mode):\n  " + "\n  ".join(self.problems()))
         return self
+
+    def add(self, plugin: Any, name: str, *, file: str | None = None) -> PluginManager:
+        """Register ``plugin`` under ``name`` when :meth:`load` runs, after local files.
+
+        ``plugin`` is a hook-style module or object, or a class wrapped by
+        :func:`invarlock.plugins.bindings.class_plugin`. It is checked and listed like any
+        other plugin (origin ``plugin``, source ``object``). Used by the pytest plugin's
+        isolated manager and by programs that embed invarlock.
+        """
+        if self._loaded:
+            raise RuntimeError("PluginManager.add() must be called before load()")
+        self._added.append((name, plugin, file))
+        return self
+
+    def _load_added(self) -> None:
+        for name, plugin, file in self._added:
+            module = getattr(plugin, "__name__", None) or type(plugin).__module__
+            info = PluginInfo(
+                name=name, origin=Origin.PLUGIN, source="object", module=module, file=file
+            )
+            if isinstance(plugin, ClassEntryPoint):
+                info.module = plugin.cls.__module__
+            self.plugins.append(info)
+            self._register(info, plugin)
 
     def _load_entry_points(self) -> None:
         specs = iter_entry_points()
@@ -254,8 +289,8 @@ class PluginManager:
 
     def _load_named_plugins(self) -> None:
         for name in self.selection.load:
-            if name in self._entry_point_names:
-                continue  # an entry point: loaded (or blocked) above under the same name
+            if name in self._entry_point_names or name.startswith("local:"):
+                continue  # loaded (or blocked) above / with the local files, under that name
             origin = Origin.BUILTIN if name.startswith("invarlock.") else Origin.PLUGIN
             info = PluginInfo(name=name, origin=origin, source="module", module=name)
             self.plugins.append(info)
@@ -315,6 +350,21 @@ class PluginManager:
             info.load_ms = (time.perf_counter() - started) * 1000
             info.module = module.__name__
             self._register(info, module)
+
+    def _check_requested_local_files(self) -> None:
+        """``local:PATH`` in ``-p``/``plugins.load`` names a local file the search must find."""
+        found = {info.name for info in self.plugins if info.source == "local-file"}
+        for name in self.selection.load:
+            if name.startswith("local:") and name not in found:
+                info = PluginInfo(name=name, origin=Origin.LOCAL, source="local-file")
+                self.plugins.append(info)
+                where = (
+                    f"searched from {self.selection.local_start} up to the project root "
+                    f"{self.local_root}"
+                    if self.selection.local_files and self.selection.local_start
+                    else "local plugin files are switched off"
+                )
+                info.fail(Status.ERROR, f"no local plugin file {name!r} ({where})")
 
     @staticmethod
     def _import_local_file(path: Path, name: str) -> ModuleType:
@@ -399,6 +449,11 @@ class PluginManager:
                 except Exception as exc:
                     info.fail(Status.ERROR, f"{hook_name} raised {_one_line_error(exc)}")
                     log.debug("  %s", info.detail)
+                    for record in self.components:
+                        if record.plugin is info:
+                            record.fail(Status.ERROR, f"plugin {info.name!r} failed: {info.detail}")
+            if isinstance(info.obj, ClassEntryPoint):
+                continue
             if info.source != "entry-point" or info.group == HOOKS_GROUP:
                 record = self._component_row(Kind.HOOKS, info.name, info)
                 record.hooks = info.hooks
@@ -419,7 +474,7 @@ class PluginManager:
         )
         record.summary = _summary(cls)
         record.backend = getattr(cls, "backend", None) if kind is Kind.ADAPTER else None
-        record.version = getattr(cls, "version", None)
+        record.version = getattr(cls, "version", None) or info.distribution_version
         record.hooks = list(info.hooks)
         label = f"{kind.value} {resolved!r}" if resolved else f"{kind.value} {cls!r}"
         if not isinstance(cls, type) or not issubclass(cls, base):
@@ -435,6 +490,12 @@ class PluginManager:
                 f"entry point name {resolved!r} differs from "
                 f"{cls.__qualname__}.name {class_name!r}",
             )
+        elif isinstance(getattr(cls, "requires", ()), str):
+            record.fail(
+                Status.ERROR,
+                f"{cls.__qualname__}.requires must be a tuple of import names, "
+                f"not the string {cls.requires!r} (write ({cls.requires!r},))",
+            )
         elif missing := _missing_requirements(cls):
             record.fail(Status.NEEDS, ", ".join(missing))
         elif inspect.isabstract(cls):
@@ -445,7 +506,9 @@ class PluginManager:
                 cls()
             except Exception as exc:
                 record.fail(
-                    Status.ERROR, f"cannot be constructed from its defaults: {_one_line_error(exc)}"
+                    Status.ERROR,
+                    f"cannot be constructed from its defaults: {_one_line_error(exc)}; "
+                    f"{cls.__qualname__} is defined at {_definition(cls)}",
                 )
         log.debug("  %s from %s: %s", label, info.name, record.status_text())
 
@@ -509,7 +572,25 @@ class PluginManager:
             ):
                 words = _status_words(record.status, record.detail)
                 lines.append(f"{record.kind.value} {record.name!r}: {words}")
+        return list(dict.fromkeys(lines))  # a clash is one problem, not one per provider
+
+    def broken_plugins(self) -> list[str]:
+        """``"NAME (file): why"`` for every plugin that could not be loaded or registered."""
+        lines = []
+        for info in self.plugins:
+            if info.status in (Status.ERROR, Status.NEEDS):
+                where = f" ({info.file})" if info.file else ""
+                lines.append(f"{info.name}{where}: {_status_words(info.status, info.detail)}")
         return lines
+
+    def _hook_style_guard_impls(self) -> bool:
+        """Whether some plain plugin implements the guard hooks itself (not a binding)."""
+        for info in self.plugins:
+            if info.obj is not None and not isinstance(info.obj, ClassEntryPoint):
+                hooks = {h.hook for h in info.hooks if not (h.wrapper or h.hookwrapper)}
+                if hooks & {"invarlock_guard_prepare", "invarlock_guard_validate"}:
+                    return True
+        return False
 
     def iter_components(self, kind: Kind | None = None) -> Iterator[ComponentRecord]:
         for record in self.components:
@@ -527,8 +608,21 @@ class PluginManager:
         records = self.find(kind, name)
         if not records:
             known = ", ".join(self.names(kind, usable_only=False)) or "none"
-            raise ConfigError(f"unknown {kind.value} {name!r}; known {kind.value}s: {known}")
-        record = records[0]
+            broken = self.broken_plugins()
+            if broken:
+                raise PluginError(
+                    f"{kind.value} {name!r} is not registered, and plugin(s) that may provide it "
+                    f"failed to load: {'; '.join(broken)} (known {kind.value}s: {known})"
+                )
+            hint = ""
+            if kind is Kind.GUARD and self._hook_style_guard_impls():
+                hint = (
+                    "; a guard name comes from a registered Guard class (an entry point or "
+                    "register(MyGuard) in invarlock_register_guards): hook functions alone "
+                    "cannot add one"
+                )
+            raise ConfigError(f"unknown {kind.value} {name!r}; known {kind.value}s: {known}{hint}")
+        record = next((r for r in records if r.usable), records[0])  # blocked ones yield
         if record.status is Status.BLOCKED:
             raise PluginError(f"{kind.value} {name!r} is blocked ({record.detail})")
         if not record.usable:

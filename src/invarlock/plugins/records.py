@@ -189,6 +189,18 @@ class ComponentRecord:
             "entry_point": self.plugin.entry_point,
             "distribution": self.plugin.distribution,
             "distribution_version": self.plugin.distribution_version,
-            "file": self.plugin.file,
+            "file": self.plugin.file or _source_file(self.cls),
             "hooks": [h.to_dict() for h in self.hooks],
         }
+
+
+def _source_file(cls: type | None) -> str | None:
+    """The file defining ``cls``, for rows whose plugin has no file of its own."""
+    import inspect
+
+    if cls is None:
+        return None
+    try:
+        return inspect.getsourcefile(cls)
+    except TypeError:
+        return None

@@ -61,11 +61,36 @@ def required_arguments(func: Callable[..., Any]) -> list[str]:
     ]
 
 
+def unprefixed_hookimpls(
+    plugin: object, plugin_name: str, specs: Mapping[str, tuple[str, ...]]
+) -> list[str]:
+    """``@hookimpl`` functions whose name lacks the prefix (and no ``specname``): pluggy
+    would register them under no hook, so they would never be called."""
+    problems = []
+    for name in dir(plugin):
+        if name.startswith(HOOK_PREFIX) or name.startswith("__"):
+            continue
+        try:
+            value = getattr(plugin, name)
+        except Exception:
+            continue
+        opts = getattr(value, HOOK_PREFIX + "impl", None)
+        if not isinstance(opts, dict) or opts.get("specname"):
+            continue
+        close = difflib.get_close_matches(HOOK_PREFIX + name, list(specs), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        problems.append(
+            f"{location(value)}: @hookimpl function {name!r} in plugin {plugin_name!r} lacks "
+            f"the {HOOK_PREFIX!r} prefix, so it would never be called{hint}"
+        )
+    return problems
+
+
 def check_plugin(
     plugin: object, plugin_name: str, specs: Mapping[str, tuple[str, ...]]
 ) -> list[str]:
     """Problems with ``plugin``'s hook functions; an empty list means it may be registered."""
-    problems: list[str] = []
+    problems = unprefixed_hookimpls(plugin, plugin_name, specs)
     for name, func in sorted(hook_functions(plugin).items()):
         where = location(func)
         if name not in specs:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from invarlock.core.errors import ConfigError, InvarlockError, PluginError
+from invarlock.core.errors import ConfigError, InvarlockError
 from invarlock.core.introspect import accepts_any_keyword, constructor_parameters
 from invarlock.plugins.manager import PluginManager
-from invarlock.plugins.records import Kind, Status
+from invarlock.plugins.records import Kind
 from invarlock.runner.config import RunConfig
 
 
@@ -124,17 +124,6 @@ def _resolve_guard(config: RunConfig, manager: PluginManager, index: int, name: 
     key = f"guards.order[{index}]"
     try:
         record = manager.require(Kind.GUARD, name)
-    except ConfigError as exc:
-        broken = [p for p in manager.plugins if p.status in (Status.ERROR, Status.NEEDS)]
-        if not broken:
-            raise ConfigError(f"{config.where(key)}: {exc}") from None
-        causes = "; ".join(
-            f"{p.name} ({'needs ' if p.status is Status.NEEDS else ''}{p.detail})" for p in broken
-        )
-        raise PluginError(
-            f"{config.where(key)}: guard {name!r} is not available, and plugin(s) that may "
-            f"provide it failed to load: {causes}"
-        ) from None
     except InvarlockError as exc:
         error = type(exc)(f"{config.where(key)}: {exc}")
         raise error from None

@@ -15,7 +15,20 @@ REPORT_SCHEMA = "invarlock.report/v1"
 
 @dataclass
 class RunReport:
-    """Everything a run decided and measured; ``to_dict()`` is what ``report.json`` holds."""
+    """Everything a run decided and measured; ``to_dict()`` is what ``report.json`` holds.
+
+    Attributes:
+        run_dir: the run directory (a string, as in the JSON).
+        exit_code: the exit code the CLI returns.
+        model: ``{"id", "adapter", **adapter.describe(model)}``.
+        edit: ``EditResult.to_dict()``, or ``None`` when the edit never ran.
+        snapshot: mode, tensors, bytes, digest, restored, verified.
+        guards: one entry per guard call: ``GuardOutcome.to_dict()`` plus ``origin`` and
+            ``options``; prepare entries carry the whole prepare result under ``result``.
+        skipped_guards: installed guards not in ``guards.order``, with the reason.
+        decision: status, reasons, edit_applied, model_restored.
+        error: message and traceback when the run failed, else ``None``.
+    """
 
     run_id: str
     run_dir: str = ""

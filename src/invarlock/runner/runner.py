@@ -49,6 +49,7 @@ from invarlock.plugins.notify import HookFailure, implementing_plugins, notify_e
 from invarlock.runner.config import RunConfig
 from invarlock.runner.context import RunContext
 from invarlock.runner.events import EventLog
+from invarlock.runner.guard_context import validate_context
 from invarlock.runner.plan import GuardPlan, RunPlan, build_plan
 from invarlock.runner.report import RunReport, write_json_atomic
 from invarlock.runner.signals import interrupt_exit_code, interrupts_as_exceptions
@@ -314,13 +315,13 @@ class Runner:
                 outcome = check_prepare_result(g.name, raw)
             else:
                 prepared = state.prepared.get(g.name)
-                context = {
-                    "prepare": prepared.raw if prepared else {},
-                    "edit": edit or {},
-                    "policy": dict(g.options),
-                    "model": description,
-                    "run_id": state.report.run_id,
-                }
+                context = validate_context(
+                    prepare=prepared.raw if prepared else {},
+                    edit=edit,
+                    policy=g.options,
+                    model=description,
+                    run_id=state.report.run_id,
+                )
                 raw = self.manager.guard_validate(g.name, state.model, state.adapter, context)
                 outcome = check_validate_result(g.name, raw)
             outcome.to_dict()  # a result that cannot be reported (e.g. recursive) is a failure

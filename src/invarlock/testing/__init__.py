@@ -1,6 +1,8 @@
 """Helpers for tests and the quickstart: tiny deterministic models with a real tokenizer.
 
-See :mod:`invarlock.testing.models`. Importing this package imports neither torch nor
+See :mod:`invarlock.testing.models`; the pytest fixtures are in
+:mod:`invarlock.testing.pytest_plugin` (docs/testing.md).
+Importing this package imports neither torch nor
 transformers; the names below are resolved on first use.
 """
 
@@ -10,13 +12,27 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from invarlock.testing.models import build_tiny_model, corpus_text, export_gguf
+    from invarlock.testing.weights import changed_tensors, weight_bits
 
-__all__ = ["build_tiny_model", "corpus_text", "export_gguf"]
+_WHERE = {
+    "build_tiny_model": "invarlock.testing.models",
+    "corpus_text": "invarlock.testing.models",
+    "export_gguf": "invarlock.testing.models",
+    "changed_tensors": "invarlock.testing.weights",
+    "weight_bits": "invarlock.testing.weights",
+}
+__all__ = [
+    "build_tiny_model",
+    "changed_tensors",
+    "corpus_text",
+    "export_gguf",
+    "weight_bits",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from invarlock.testing import models
+    if name in _WHERE:
+        from importlib import import_module
 
-        return getattr(models, name)
+        return getattr(import_module(_WHERE[name]), name)
     raise AttributeError(f"module 'invarlock.testing' has no attribute {name!r}")
