@@ -60,7 +60,7 @@ class Exporter(Protocol):
         """Why this format cannot hold this model so edited, or ``None`` (before writing)."""
 
     def write(self, model: Any, edit_config: Any, out: Path, source: Source) -> None:
-        """Write the checkpoint into the existing, empty directory ``out``."""
+        """Write the checkpoint into the directory ``out`` (created here; it does not exist yet)."""
 
     def load(self, out: Path, model: Any) -> Any:
         """Load ``out`` back through the consumer's own loader (``model``: the guarded one)."""

@@ -83,6 +83,7 @@ class CompressedTensorsExporter:
         spec = edit_config.spec
         scheme = _scheme(edit_config)
         compressor = BaseCompressor.get_value_from_registry(scheme.format)
+        out.mkdir(parents=True)
         shards = ShardWriter(out)
         covered: set[str] = set()
         quantized: set[str] = set()

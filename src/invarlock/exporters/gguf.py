@@ -82,6 +82,7 @@ class GGUFExporter:
     def write(self, model: Any, edit_config: Any, out: Path, source: Source) -> None:
         import gguf
 
+        out.mkdir(parents=True)
         path = out / self.file_name(edit_config)
         grid = edit_config.spec.grid
         if source.gguf_path is not None:

@@ -46,7 +46,6 @@ def export_all(
                 raise ExportError(f"{exporter.name}: {target} already exists; not overwritten")
             partial = into / f".{exporter.dirname}.partial"
             shutil.rmtree(partial, ignore_errors=True)
-            partial.mkdir(parents=True)
             created.append(partial)
             entries.append(_export_one(exporter, model, edit_config, partial, target, source))
             partial.rename(target)  # the checkpoint appears whole or not at all
