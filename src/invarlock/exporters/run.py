@@ -12,7 +12,15 @@ from typing import Any
 from invarlock.exporters import get_exporter
 from invarlock.exporters.base import Exporter, ExportError, Source
 
-__all__ = ["check_formats", "export_all", "file_entries"]
+__all__ = ["check_formats", "check_free", "export_all", "file_entries"]
+
+
+def check_free(formats: Sequence[str], into: Path) -> None:
+    """``ExportError`` when a format's directory already exists (it is never overwritten)."""
+    for name in formats:
+        target = into / get_exporter(name).dirname
+        if target.exists():
+            raise ExportError(f"{name}: {target} already exists; not overwritten")
 
 
 def check_formats(formats: Sequence[str], model: Any, edit_config: Any) -> list[Exporter]:
@@ -36,14 +44,13 @@ def export_all(
     into place. On any failure every directory this call created is removed and
     ``ExportError`` (exit 4) is raised.
     """
+    check_free(formats, into)
     exporters = check_formats(formats, model, edit_config)
     created: list[Path] = []
     entries = []
     try:
         for exporter in exporters:
             target = into / exporter.dirname
-            if target.exists():
-                raise ExportError(f"{exporter.name}: {target} already exists; not overwritten")
             partial = into / f".{exporter.dirname}.partial"
             shutil.rmtree(partial, ignore_errors=True)
             created.append(partial)
