@@ -127,13 +127,17 @@ class CompressedTensorsExporter:
         copy_tokenizer(source, out)
 
     def load(self, out: Path, model: Any) -> Any:
+        import warnings
+
         from transformers import AutoModelForCausalLM, CompressedTensorsConfig
 
         try:
-            return AutoModelForCausalLM.from_pretrained(
-                out,
-                dtype=model.dtype,
-                quantization_config=CompressedTensorsConfig(dequantize=True),
-            ).eval()
+            with warnings.catch_warnings():  # "config.json has a quantization_config": we know
+                warnings.filterwarnings("ignore", message=".*quantization_config.*")
+                return AutoModelForCausalLM.from_pretrained(
+                    out,
+                    dtype=model.dtype,
+                    quantization_config=CompressedTensorsConfig(dequantize=True),
+                ).eval()
         except ValueError as error:
             raise ExportError(f"compressed-tensors: loading back failed: {error}") from error
