@@ -363,8 +363,8 @@ def test_tied_lm_head_is_quantized_once(tiny_gpt2_dir):
         (
             {"seeds": 42},
             "edit.seeds: unknown key for quant_rtn; accepted keys: bits, bitwidth, clamp_max_ratio,"
-            " clamp_percentile, clamp_ratio, exclude, grid, group_size, include, scope, seed, stats,"
-            " symmetric",
+            " clamp_percentile, clamp_ratio, exclude, grid, group_size, include, scope, seed,"
+            " stats, symmetric",
         ),
         ({"bits": 8, "bitwidth": 4}, "edit.bitwidth: cannot be combined with edit.bits"),
         (
