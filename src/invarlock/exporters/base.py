@@ -31,14 +31,17 @@ class Source:
 
     @classmethod
     def of(cls, model_id: str, info: dict[str, Any] | None = None) -> Source:
-        """The source of ``model_id``; ``info["gguf_path"]`` names a GGUF it was converted from."""
+        """The source of ``model_id``; ``info`` (``LoadedModel.info``) may name the GGUF file
+        it was converted from (``gguf_path``) and the converted directory (``cache_dir``)."""
+        info = info or {}
         path = Path(model_id)
-        gguf = (info or {}).get("gguf_path")
+        gguf = info.get("gguf_path")
         if gguf is None and path.suffix == ".gguf" and path.is_file():
             gguf = path
+        directory = path if path.is_dir() else info.get("cache_dir")  # a converted GGUF
         return cls(
             model_id=model_id,
-            model_dir=path if path.is_dir() else None,
+            model_dir=None if directory is None else Path(directory),
             gguf_path=None if gguf is None else Path(gguf),
         )
 
