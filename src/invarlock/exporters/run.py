@@ -83,8 +83,11 @@ def _export_one(
             f"{exporter.name}: writing failed: {type(error).__name__}: {error}"
         ) from error
     written = time.perf_counter()
+    from invarlock.models._quiet import quiet_transformers
+
     try:
-        loaded = exporter.load(partial, model)
+        with quiet_transformers(keep_warnings=True):  # no progress bars in invarlock's output
+            loaded = exporter.load(partial, model)
     except Exception as error:
         raise ExportError(
             f"{exporter.name}: {exporter.loader} could not load the export:"
