@@ -108,6 +108,10 @@ def render_summary(console: Console, report: RunReport) -> None:
     console.print(Text(f"Report: {_relative(Path(report.run_dir) / 'report.json')}"))
     if report.export:
         console.print(Text(f"Quantized checkpoint: {_relative(Path(report.export['path']))}"))
+    for entry in report.exports or []:
+        if entry["format"] != "native":  # proven like every export; listed above
+            where = _relative(Path(entry["path"]))
+            console.print(Text(f"Export {entry['format']}: {where} (bit-equal when loaded back)"))
 
 
 def _relative(path: Path) -> str:

@@ -88,11 +88,11 @@ class GGUFExporter:
         if source.gguf_path is not None:
             reader = gguf.GGUFReader(source.gguf_path)
             arch = str(reader.fields[gguf.Keys.General.ARCHITECTURE].contents())
-            writer = gguf.GGUFWriter(str(path), arch)
+            writer = gguf.GGUFWriter(str(path), arch, use_temp_file=True)  # spooled: bounded memory
             _copy_metadata(reader, writer, _file_type(grid))
         else:
             reader, arch = None, "llama"
-            writer = gguf.GGUFWriter(str(path), arch)
+            writer = gguf.GGUFWriter(str(path), arch, use_temp_file=True)  # spooled: bounded memory
             _hf_metadata(model, source, writer, _file_type(grid))
         try:
             _add_tensors(model, edit_config, writer, reader, arch)
