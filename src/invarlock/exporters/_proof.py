@@ -23,8 +23,9 @@ def _bits(tensor: torch.Tensor) -> torch.Tensor:
 def compare(loaded: Any, guarded: Any, loader: str) -> dict[str, Any]:
     """``{"loader", "bit_equal", "max_abs_weight_diff", "max_abs_logit_diff", "mismatches"}``.
 
-    Bit-equal means: the same tensor names, dtypes and shapes, and the same bytes (-0.0 and
-    +0.0 count as equal). Logits are compared on :func:`probe_ids`.
+    Bit-equal means: the same tensor names, dtypes and shapes, the same bytes (-0.0 and +0.0
+    count as equal), and the same logits on :func:`probe_ids` (equal weights under a config
+    the consumer reads differently would still behave differently).
     """
     reference, got = guarded.state_dict(), loaded.state_dict()
     mismatches: list[str] = sorted(f"{name}: missing" for name in set(reference) - set(got))
@@ -54,6 +55,9 @@ def compare(loaded: Any, guarded: Any, loader: str) -> dict[str, Any]:
         theirs = loaded(ids.to(loaded.device)).logits.detach().cpu().double()
         if mine.shape == theirs.shape:
             logit_diff = float((mine - theirs).abs().max())
+    if logit_diff != 0.0:  # same weights, other behaviour: the consumer's config differs
+        shown = "shapes differ" if logit_diff is None else f"max |diff| {logit_diff:.3g}"
+        mismatches.append(f"logits on {ids.shape[1]} probe tokens: {shown}")
     return {
         "loader": loader,
         "bit_equal": not mismatches,
