@@ -26,22 +26,17 @@ LLAMA_FAMILY = ("llama",)
 
 
 def _qtype(grid: str) -> Any:
+    """gguf's tensor type for ``grid`` (``gguf_q8_0`` -> ``Q8_0``)."""
     import gguf
 
-    return {
-        "gguf_q8_0": gguf.GGMLQuantizationType.Q8_0,
-        "gguf_q4_0": gguf.GGMLQuantizationType.Q4_0,
-    }[grid]
+    return gguf.GGMLQuantizationType[grid.removeprefix("gguf_").upper()]
 
 
 def _file_type(grid: str) -> int:
+    """``general.file_type`` of a file whose block matrices are on ``grid``."""
     import gguf
 
-    return int(
-        {"gguf_q8_0": gguf.LlamaFileType.MOSTLY_Q8_0, "gguf_q4_0": gguf.LlamaFileType.MOSTLY_Q4_0}[
-            grid
-        ]
-    )
+    return int(gguf.LlamaFileType[f"MOSTLY_{grid.removeprefix('gguf_').upper()}"])
 
 
 class GGUFExporter:
