@@ -201,3 +201,15 @@ def test_gguf_refuses_non_llama_models(tiny_gpt2_dir, tmp_path) -> None:
     with pytest.raises(ExportError, match=r"Llama-family models .* not 'gpt2'"):
         export_all(["gguf"], model, config, tmp_path, Source.of(str(tiny_gpt2_dir)))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_compressed_tensors_in_shards(tiny_llama_dir, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("invarlock.exporters._shards.SHARD_BYTES", 64 * 1024)
+    model, config = edited(tiny_llama_dir, {"bits": 8, "symmetric": False})
+    [entry] = export_all(
+        ["compressed-tensors"], model, config, tmp_path, Source.of(str(tiny_llama_dir))
+    )
+    names = [item["name"] for item in entry["files"]]
+    assert "model.safetensors.index.json" in names
+    assert sum(name.startswith("model-0") for name in names) > 3
+    assert entry["proof"]["bit_equal"]  # transformers read every shard through the index

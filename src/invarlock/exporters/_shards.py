@@ -12,7 +12,9 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["ShardWriter"]
+__all__ = ["INDEX_FILE", "ShardWriter", "shard_files"]
+
+INDEX_FILE = "model.safetensors.index.json"
 
 #: Bytes per shard: what transformers' save_pretrained uses by default.
 SHARD_BYTES = 5 * 1024**3
@@ -21,9 +23,12 @@ SHARD_BYTES = 5 * 1024**3
 class ShardWriter:
     """Collects tensors and flushes a shard whenever the next tensor would overflow it."""
 
-    def __init__(self, out: Path, max_bytes: int = SHARD_BYTES) -> None:
+    def __init__(
+        self, out: Path, max_bytes: int | None = None, metadata: dict[str, str] | None = None
+    ) -> None:
         self.out = out
-        self.max_bytes = max_bytes
+        self.max_bytes = SHARD_BYTES if max_bytes is None else max_bytes
+        self.metadata = {"format": "pt", **(metadata or {})}
         self._pending: dict[str, torch.Tensor] = {}
         self._pending_bytes = 0
         self._shards: list[tuple[str, list[str], int]] = []
@@ -39,7 +44,7 @@ class ShardWriter:
         from safetensors.torch import save_file
 
         temporary = f"shard-{len(self._shards) + 1:05d}.safetensors"
-        save_file(self._pending, str(self.out / temporary), metadata={"format": "pt"})
+        save_file(self._pending, str(self.out / temporary), metadata=self.metadata)
         self._shards.append((temporary, list(self._pending), self._pending_bytes))
         self._pending, self._pending_bytes = {}, 0
 
@@ -58,9 +63,18 @@ class ShardWriter:
             weight_map.update(dict.fromkeys(tensors, final))
             names.append(final)
             total += size
-        index_file = self.out / "model.safetensors.index.json"
+        index_file = self.out / INDEX_FILE
         index_file.write_text(
             json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2),
             encoding="utf-8",
         )
         return names
+
+
+def shard_files(directory: Path) -> list[Path]:
+    """The safetensors files of a checkpoint: ``model.safetensors`` or the indexed shards."""
+    single = directory / "model.safetensors"
+    if single.is_file():
+        return [single]
+    index = json.loads((directory / INDEX_FILE).read_text(encoding="utf-8"))
+    return [directory / name for name in sorted(set(index["weight_map"].values()))]
