@@ -213,3 +213,17 @@ def test_compressed_tensors_in_shards(tiny_llama_dir, tmp_path, monkeypatch) -> 
     assert "model.safetensors.index.json" in names
     assert sum(name.startswith("model-0") for name in names) > 3
     assert entry["proof"]["bit_equal"]  # transformers read every shard through the index
+
+
+def test_gguf_without_a_tokenizer_is_refused_before_writing(tiny_llama_dir, tmp_path) -> None:
+    import shutil
+
+    bare = tmp_path / "bare"
+    shutil.copytree(tiny_llama_dir, bare)
+    (bare / "tokenizer.json").unlink()
+    model, config = edited(bare, {"grid": "gguf_q8_0", "exclude": ["*down_proj"]})
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ExportError, match="no tokenizer to embed"):
+        export_all(["native", "gguf"], model, config, out, Source.of(str(bare)))
+    assert list(out.iterdir()) == []

@@ -59,7 +59,7 @@ class Exporter(Protocol):
     def refuse_edit(self, edit_config: Any) -> str | None:
         """Why this format cannot hold an edit with ``edit_config`` (torch-free), or ``None``."""
 
-    def refuse_model(self, model: Any, edit_config: Any) -> str | None:
+    def refuse_model(self, model: Any, edit_config: Any, source: Source) -> str | None:
         """Why this format cannot hold this model so edited, or ``None`` (before writing)."""
 
     def write(self, model: Any, edit_config: Any, out: Path, source: Source) -> None:

@@ -47,7 +47,7 @@ class CompressedTensorsExporter:
             return "it stores quant_rtn integer codes and this edit has none; use the hf format"
         return None
 
-    def refuse_model(self, model: Any, edit_config: Any) -> str | None:
+    def refuse_model(self, model: Any, edit_config: Any, source: Source) -> str | None:
         from invarlock.edits._scope import select_targets
 
         if not hasattr(model, "config") or not hasattr(model.config, "save_pretrained"):

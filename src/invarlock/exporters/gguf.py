@@ -57,7 +57,7 @@ class GGUFExporter:
             f" the codes the guards validated; the nearest edit that fits is edit.grid: {nearest}"
         )
 
-    def refuse_model(self, model: Any, edit_config: Any) -> str | None:
+    def refuse_model(self, model: Any, edit_config: Any, source: Source) -> str | None:
         import torch
 
         model_type = getattr(getattr(model, "config", None), "model_type", None)
@@ -69,6 +69,8 @@ class GGUFExporter:
                 " only in float32, so the guarded weights could not be the file's; load the"
                 " model in float32 (model.dtype: float32)"
             )
+        if source.gguf_path is None:
+            return _tokenizer_problem(source)
         return None
 
     def file_name(self, edit_config: RTNConfig) -> str:
@@ -120,14 +122,31 @@ def _copy_metadata(reader: Any, writer: Any, file_type: int) -> None:
     writer.add_file_type(file_type)
 
 
+def _tokenizer_problem(source: Source) -> str | None:
+    """Why the HF tokenizer of ``source`` cannot be embedded, or ``None``."""
+    import json
+
+    if source.model_dir is None or not (source.model_dir / "tokenizer.json").is_file():
+        return (
+            "the model came neither from a GGUF file nor from a directory with tokenizer.json,"
+            " so there is no tokenizer to embed"
+        )
+    try:
+        spec = json.loads((source.model_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        return f"{source.model_dir / 'tokenizer.json'} is unreadable: {error}"
+    kind = (spec.get("model") or {}).get("type")
+    if kind != "BPE":
+        return f"embedding a {kind} tokenizer is not supported (byte-level BPE only)"
+    return None
+
+
 def _hf_metadata(model: Any, source: Source, writer: Any, file_type: int) -> None:
     from invarlock.exporters._gguf_llama import tokenizer_metadata, write_llama_metadata
 
-    if source.model_dir is None or not (source.model_dir / "tokenizer.json").is_file():
-        raise ExportError(
-            "gguf: the model came neither from a GGUF file nor from a directory with"
-            " tokenizer.json, so there is no tokenizer to embed"
-        )
+    problem = _tokenizer_problem(source)
+    if problem is not None:
+        raise ExportError(f"gguf: {problem}")
     config = model.config.to_dict()
     name = str(getattr(model.config, "_name_or_path", "") or "model").rstrip("/").split("/")[-1]
     write_llama_metadata(

@@ -34,7 +34,7 @@ class HFExporter:
     def refuse_edit(self, edit_config: Any) -> str | None:
         return None
 
-    def refuse_model(self, model: Any, edit_config: Any) -> str | None:
+    def refuse_model(self, model: Any, edit_config: Any, source: Source) -> str | None:
         if not hasattr(model, "save_pretrained"):
             return f"{type(model).__name__} is not a transformers model (no save_pretrained)"
         return None

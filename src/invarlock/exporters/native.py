@@ -21,7 +21,7 @@ class NativeExporter:
             return None
         return "it stores quant_rtn integer codes and this edit has none; use the hf format"
 
-    def refuse_model(self, model: Any, edit_config: Any) -> str | None:
+    def refuse_model(self, model: Any, edit_config: Any, source: Source) -> str | None:
         return None
 
     def write(self, model: Any, edit_config: Any, out: Path, source: Source) -> None:

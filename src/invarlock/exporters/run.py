@@ -23,12 +23,16 @@ def check_free(formats: Sequence[str], into: Path) -> None:
             raise ExportError(f"{name}: {target} already exists; not overwritten")
 
 
-def check_formats(formats: Sequence[str], model: Any, edit_config: Any) -> list[Exporter]:
+def check_formats(
+    formats: Sequence[str], model: Any, edit_config: Any, source: Source
+) -> list[Exporter]:
     """The exporters of ``formats``, or ``ExportError`` naming the first that cannot hold
     this edit on this model (nothing is written)."""
     exporters = [get_exporter(name) for name in formats]
     for exporter in exporters:
-        reason = exporter.refuse_edit(edit_config) or exporter.refuse_model(model, edit_config)
+        reason = exporter.refuse_edit(edit_config) or exporter.refuse_model(
+            model, edit_config, source
+        )
         if reason is not None:
             raise ExportError(f"export format {exporter.name!r} refused: {reason}")
     return exporters
@@ -45,7 +49,7 @@ def export_all(
     ``ExportError`` (exit 4) is raised.
     """
     check_free(formats, into)
-    exporters = check_formats(formats, model, edit_config)
+    exporters = check_formats(formats, model, edit_config, source)
     created: list[Path] = []
     entries = []
     try:
