@@ -65,6 +65,8 @@ def render_plan(console: Console, plan: RunPlan) -> None:
     if plan.model_options:
         console.print(Text(f"          options {plan.model_options}"))
     console.print(Text(f"  edit    {plan.edit_name} {_format_options(plan.edit_params)}"))
+    if plan.export_formats:  # each already checked to hold this edit
+        console.print(Text(f"  export  {', '.join(plan.export_formats)} (when kept)"))
     table = Table(title="Guards (in order)", title_justify="left", box=box.MARKDOWN)
     for column in ("#", "Guard", "Origin", "Plugin", "Options"):
         table.add_column(column, overflow="fold")
