@@ -64,9 +64,7 @@ def export_all(
     except BaseException as error:
         for path in created:
             shutil.rmtree(path, ignore_errors=True)
-        if isinstance(error, (ExportError, KeyboardInterrupt, SystemExit)):
-            raise
-        if isinstance(error, Exception):
+        if isinstance(error, Exception) and not isinstance(error, ExportError):
             raise ExportError(f"export failed: {type(error).__name__}: {error}") from error
         raise
     return entries
