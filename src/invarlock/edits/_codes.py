@@ -29,6 +29,7 @@ from invarlock.edits._kernels import (
 __all__ = [
     "Codes",
     "codes_of_edited",
+    "codes_quantizing_if_needed",
     "decode",
     "quantize_recorded_",
     "quantize_with_codes_",
@@ -207,6 +208,16 @@ def codes_of_edited(param: torch.Tensor, out_axis: int, spec: QuantSpec) -> Code
     return Codes(
         (codes if out_axis == 0 else codes.t()).contiguous(), record.scale, record.zero_point
     )
+
+
+def codes_quantizing_if_needed(
+    param: torch.Tensor, out_axis: int, spec: QuantSpec, workspace: Workspace | None = None
+) -> Codes:
+    """The codes of ``param``: rebuilt when it is :func:`recorded`, otherwise by quantizing
+    it in place now, exactly as the edit would."""
+    if recorded(param, out_axis, spec):
+        return codes_of_edited(param, out_axis, spec)
+    return quantize_with_codes_(param, out_axis, spec, workspace=workspace)[1]
 
 
 def _expand(table: torch.Tensor, shape: torch.Size, spec: QuantSpec) -> torch.Tensor:

@@ -35,13 +35,7 @@ import torch
 from torch import nn
 
 from invarlock.core.errors import ModelLoadError
-from invarlock.edits._codes import (
-    Codes,
-    codes_of_edited,
-    decode,
-    quantize_with_codes_,
-    recorded,
-)
+from invarlock.edits._codes import Codes, codes_quantizing_if_needed, decode
 from invarlock.edits._config import QuantSpec, RTNConfig, parse_rtn
 from invarlock.edits._kernels import Workspace
 from invarlock.edits._scope import select_targets
@@ -112,12 +106,7 @@ def export_quantized(
     for target in select_targets(model, rtn).targets:
         weight = target.weight
         try:
-            if recorded(weight, target.out_axis, rtn.spec):
-                codes = codes_of_edited(weight, target.out_axis, rtn.spec)
-            else:
-                _, codes = quantize_with_codes_(
-                    weight, target.out_axis, rtn.spec, workspace=workspace
-                )
+            codes = codes_quantizing_if_needed(weight, target.out_axis, rtn.spec, workspace)
         except ValueError as error:
             raise ValueError(f"export_quantized: {target.param}: {error}") from error
         name = target.canonical

@@ -75,7 +75,7 @@ class CompressedTensorsExporter:
         from compressed_tensors.compressors import BaseCompressor, ModelCompressor
         from compressed_tensors.quantization import QuantizationConfig
 
-        from invarlock.edits._codes import codes_of_edited, quantize_with_codes_, recorded
+        from invarlock.edits._codes import codes_quantizing_if_needed
         from invarlock.edits._scope import select_targets
         from invarlock.exporters._shards import ShardWriter
         from invarlock.exporters.hf import copy_tokenizer
@@ -89,10 +89,7 @@ class CompressedTensorsExporter:
         quantized: set[str] = set()
         for target in select_targets(model, edit_config).targets:
             weight = target.weight
-            if recorded(weight, target.out_axis, spec):
-                codes = codes_of_edited(weight, target.out_axis, spec)
-            else:  # not edited in this process: edit it now, exactly as apply() does
-                _, codes = quantize_with_codes_(weight, target.out_axis, spec)
+            codes = codes_quantizing_if_needed(weight, target.out_axis, spec)
             state = {"weight": weight.detach(), "weight_scale": codes.scale.to(torch.float32)}
             if codes.zero_point is not None:  # ours 0..2^b-1, the library's signed
                 shifted = codes.zero_point.to(torch.int16) - 2 ** (spec.bits - 1)
