@@ -227,3 +227,18 @@ def test_gguf_without_a_tokenizer_is_refused_before_writing(tiny_llama_dir, tmp_
     with pytest.raises(ExportError, match="no tokenizer to embed"):
         export_all(["native", "gguf"], model, config, out, Source.of(str(bare)))
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_gguf_from_a_half_precision_model(tmp_path, dtype) -> None:
+    """The file holds the edit's codes; loaded in the model's dtype it is the guarded model."""
+    model_dir = build_tiny_model("llama", tmp_path / dtype, dtype=dtype, seed=2)
+    params = {"grid": "gguf_q4_0", "exclude": ["*down_proj"]}
+    model, config = edited(model_dir, params, dtype=getattr(torch, dtype))
+    [entry] = export_all(["gguf"], model, config, tmp_path, Source.of(str(model_dir)))
+    assert entry["proof"]["bit_equal"]
+    [file] = Path(entry["path"]).glob("*.gguf")
+    loaded = AutoModelForCausalLM.from_pretrained(
+        file.parent, gguf_file=file.name, dtype=getattr(torch, dtype)
+    ).eval()
+    assert_bit_equal(loaded, model)

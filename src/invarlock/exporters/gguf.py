@@ -58,17 +58,9 @@ class GGUFExporter:
         )
 
     def refuse_model(self, model: Any, edit_config: Any, source: Source) -> str | None:
-        import torch
-
         model_type = getattr(getattr(model, "config", None), "model_type", None)
         if model_type not in LLAMA_FAMILY:
             return f"it handles Llama-family models (model_type llama), not {model_type!r}"
-        if getattr(model, "dtype", torch.float32) != torch.float32:
-            return (
-                f"the model is {model.dtype}: gguf's dequantized values q × fp16(d) are exact"
-                " only in float32, so the guarded weights could not be the file's; load the"
-                " model in float32 (model.dtype: float32)"
-            )
         if source.gguf_path is None:
             return _tokenizer_problem(source)
         return None
@@ -169,29 +161,44 @@ def _gguf_names(model: Any, arch: str) -> dict[str, str]:
     return names
 
 
-def _quantized_blocks(model: Any, hf_name: str, weight: Any, grid: str) -> Any:
-    """The weight as gguf blocks (q/k rows in llama.cpp order), checked to decode exactly."""
+def _quantized_blocks(model: Any, target: Any, spec: Any) -> Any:
+    """The edited weight as gguf blocks (q/k rows in llama.cpp order), checked exactly.
+
+    The codes and fp16 scales the edit recorded give gguf's own dequantized values
+    ``q × fp16(d)`` in float32 (whatever the model's dtype); ``gguf.quants`` encodes those
+    back into the same codes and scales, which is checked by decoding them again.
+    """
     import numpy as np
     import torch
     from gguf import quants
 
+    from invarlock.edits._codes import codes_quantizing_if_needed, decode
     from invarlock.exporters._gguf_llama import llamacpp_rope_order
 
-    array = weight.detach().to(torch.float32).cpu().numpy()
+    weight = target.weight.detach()
+    values = decode(
+        codes_quantizing_if_needed(target.weight, target.out_axis, spec),
+        target.out_axis,
+        spec,
+        torch.float32,
+    )
+    if not torch.equal(values.to(weight.dtype), weight):
+        raise ExportError(
+            f"gguf: {target.canonical} does not decode from the edit's codes (changed after"
+            " the edit?); nothing that the guards did not validate is written"
+        )
+    array = values.cpu().numpy()
     heads = {
         "q_proj": model.config.num_attention_heads,
         "k_proj": model.config.num_key_value_heads,
     }
-    projection = hf_name.rsplit(".", 2)[-2]
+    projection = target.canonical.rsplit(".", 2)[-2]
     if projection in heads:
         array = np.ascontiguousarray(llamacpp_rope_order(array, heads[projection]))
-    qtype = _qtype(grid)
+    qtype = _qtype(spec.grid)
     blocks = quants.quantize(array, qtype)
     if not np.array_equal(quants.dequantize(blocks, qtype), array):
-        raise ExportError(
-            f"gguf: {hf_name} is not on the {grid} grid (it was changed after the edit?);"
-            " nothing that the guards did not validate is written"
-        )
+        raise ExportError(f"gguf: {target.canonical} is not on the {spec.grid} grid")
     return blocks
 
 
@@ -202,23 +209,23 @@ def _add_tensors(model: Any, edit_config: Any, writer: Any, reader: Any, arch: s
 
     from invarlock.edits._scope import select_targets
 
-    grid = edit_config.spec.grid
+    spec = edit_config.spec
+    qtype = _qtype(spec.grid)
     names = _gguf_names(model, arch)
     state = model.state_dict()
     targets = {}
     for target in select_targets(model, edit_config).targets:
         if target.canonical not in names:
             raise ExportError(f"gguf: no GGUF tensor name for {target.canonical!r}")
-        targets[names[target.canonical]] = target.canonical
+        targets[names[target.canonical]] = target
     if reader is not None:
         missing = set(targets) - {tensor.name for tensor in reader.tensors}
         if missing:
             raise ExportError(f"gguf: the source GGUF has no tensor {sorted(missing)[0]!r}")
         for tensor in reader.tensors:
             if tensor.name in targets:
-                hf_name = targets[tensor.name]
-                blocks = _quantized_blocks(model, hf_name, state[hf_name], grid)
-                writer.add_tensor(tensor.name, blocks, raw_dtype=_qtype(grid))
+                blocks = _quantized_blocks(model, targets[tensor.name], spec)
+                writer.add_tensor(tensor.name, blocks, raw_dtype=qtype)
             else:  # untouched by the edit: the source's bytes and type
                 writer.add_tensor(tensor.name, tensor.data, raw_dtype=tensor.tensor_type)
         return
@@ -232,9 +239,8 @@ def _add_tensors(model: Any, edit_config: Any, writer: Any, reader: Any, arch: s
             raise ExportError(f"gguf: no GGUF tensor name for {hf_name!r}")
         gguf_name = names[hf_name]
         if gguf_name in targets:
-            writer.add_tensor(
-                gguf_name, _quantized_blocks(model, hf_name, tensor, grid), raw_dtype=_qtype(grid)
-            )
+            blocks = _quantized_blocks(model, targets[gguf_name], spec)
+            writer.add_tensor(gguf_name, blocks, raw_dtype=qtype)
         elif tensor.dtype == torch.bfloat16:
             array = tensor.detach().to(torch.float32).cpu().numpy()
             blocks = gguf.quants.quantize(array, gguf.GGMLQuantizationType.BF16)
