@@ -183,3 +183,22 @@ def test_export_command_refuses_what_it_cannot_vouch_for(tmp_path, tiny_llama_di
     (run_dir / "report.json").write_text(json.dumps(report))
     rolled_back = CliRunner().invoke(cli, ["export", str(run_dir), "--format", "hf"])
     assert rolled_back.exit_code == 2 and "ended 'rolled_back'" in rolled_back.output
+
+
+def test_dry_run_refuses_a_format_with_the_reason(tmp_path, tiny_llama_dir, monkeypatch) -> None:
+    def write(formats: str, edit: str = Q8) -> None:
+        text = config(tiny_llama_dir, formats, edit).replace("invariants, capture", "invariants")
+        (tmp_path / "config.yaml").write_text(text)
+
+    write("[gguf]", edit="bits: 4")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["run", "-c", "config.yaml", "--dry-run"])
+    assert result.exit_code == 2
+    assert "format 'gguf' cannot hold this edit" in result.output
+    assert "edit.grid: gguf_q4_0" in result.output
+    assert not (tmp_path / "runs").exists()
+
+    write("[gguf, hf]")
+    planned = CliRunner().invoke(cli, ["run", "-c", "config.yaml", "--dry-run"])
+    assert planned.exit_code == 0, planned.output
+    assert "export  gguf, hf (when kept)" in planned.output
