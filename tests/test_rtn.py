@@ -363,8 +363,8 @@ def test_tied_lm_head_is_quantized_once(tiny_gpt2_dir):
         (
             {"seeds": 42},
             "edit.seeds: unknown key for quant_rtn; accepted keys: bits, bitwidth, clamp_max_ratio,"
-            " clamp_percentile, clamp_ratio, exclude, group_size, include, scope, seed, stats,"
-            " symmetric",
+            " clamp_percentile, clamp_ratio, exclude, grid, group_size, include, scope, seed,"
+            " stats, symmetric",
         ),
         ({"bits": 8, "bitwidth": 4}, "edit.bitwidth: cannot be combined with edit.bits"),
         (
@@ -393,6 +393,7 @@ def test_parameters_flat_or_under_plan_resolve_alike():
         "group_size": 128,
         "clamp_max_ratio": None,
         "clamp_percentile": None,
+        "grid": None,
         "scope": "all",
         "seed": None,
         "include": None,
@@ -514,6 +515,7 @@ def test_listing_is_torch_free():
         "scope",
         "seed",
         "stats",
+        "grid",
     }
     code = (
         "import sys, invarlock.edits as e\n"

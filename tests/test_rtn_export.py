@@ -221,3 +221,21 @@ def test_export_rejects_what_it_cannot_ship(tiny_gpt2_dir, tmp_path):
         export_quantized(plain, {}, tmp_path / "plain")
     with pytest.raises(FileNotFoundError, match=r"source_dir .*missing is not a directory"):
         export_quantized(load(tiny_gpt2_dir), {}, tmp_path / "x", source_dir=tmp_path / "missing")
+
+
+def test_large_exports_are_written_and_read_in_shards(tiny_llama_dir, tmp_path):
+    out = tmp_path / "sharded"
+    edit = get_edit("quant_rtn")
+    config = edit.parse({"bits": 4, "symmetric": False, "group_size": 16})
+    edited, exported = load(tiny_llama_dir), load(tiny_llama_dir)
+    edit.apply(edited, config)
+    export_quantized(exported, config, out, max_shard_bytes=64 * 1024)
+    shards = sorted(p.name for p in out.glob("model-*.safetensors"))
+    assert len(shards) > 3 and not (out / "model.safetensors").exists()
+    index = json.loads((out / "model.safetensors.index.json").read_text())
+    assert sorted(set(index["weight_map"].values())) == shards
+    assert_same_model(edited, exported, load_quantized(out))
+
+    (out / shards[1]).unlink()
+    with pytest.raises(ModelLoadError, match=r"not a complete invarlock RTN export"):
+        load_quantized(out)

@@ -96,6 +96,8 @@ def render_plan(console: Console, plan: RunPlan) -> None:
     if plan.model_options:
         console.print(Text(f"          options {plan.model_options}"))
     console.print(Text(f"  edit    {plan.edit_name} {_format_options(plan.edit_params)}"))
+    if plan.export_formats:  # each already checked to hold this edit
+        console.print(Text(f"  export  {', '.join(plan.export_formats)} (when kept)"))
     table = Table(title="Guards (in order)", title_justify="left", box=box.MARKDOWN)
     for column in ("#", "Guard", "Origin", "Plugin", "Options"):
         table.add_column(column, overflow="fold")
@@ -152,6 +154,10 @@ def render_summary(console: Console, report: RunReport) -> None:
     console.print(Text(f"Report: {_relative(Path(report.run_dir) / 'report.json')}"))
     if report.export:
         console.print(Text(f"Quantized checkpoint: {_relative(Path(report.export['path']))}"))
+    for entry in report.exports or []:
+        if entry["format"] != "native":  # proven like every export; listed above
+            where = _relative(Path(entry["path"]))
+            console.print(Text(f"Export {entry['format']}: {where} (bit-equal when loaded back)"))
 
 
 def render_evaluation(console: Console, ev: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ from invarlock.edits._kernels import (
 __all__ = [
     "Codes",
     "codes_of_edited",
+    "codes_quantizing_if_needed",
     "decode",
     "quantize_recorded_",
     "quantize_with_codes_",
@@ -121,6 +122,12 @@ def quantize_recorded_(
 ) -> WeightStats:
     """``quantize_`` on ``param`` (a parameter, edited in place) and remember its scales."""
     weight = param.detach()  # shares storage and version counter with the parameter
+    if spec.grid is not None:
+        from invarlock.edits._gguf_grid import quantize_grid_
+
+        result, scale = quantize_grid_(weight, out_axis, spec, stats=stats)
+        _RECORDS.put(param, _Record(spec, out_axis, scale, None, param._version, param.data_ptr()))
+        return result
     result, parts = quantize_parts_(
         weight, out_axis, spec, stats, BLOCK_BYTES, workspace, None, keep_zero_points=True
     )
@@ -138,6 +145,12 @@ def quantize_with_codes_(
         dtype=torch.int8 if spec.symmetric else torch.uint8,
         device=weight.device,
     )
+    if spec.grid is not None:
+        from invarlock.edits._gguf_grid import quantize_grid_
+
+        stats, scale = quantize_grid_(weight, out_axis, spec, codes=codes)
+        _RECORDS.put(param, _Record(spec, out_axis, scale, None, param._version, param.data_ptr()))
+        return stats, Codes(codes, scale, None)
     stats, parts = quantize_parts_(weight, out_axis, spec, False, BLOCK_BYTES, workspace, codes)
     _remember(param, out_axis, spec, parts)
     scale, zero = _tables(parts, weight.shape[out_axis], out_axis)
@@ -174,11 +187,12 @@ def codes_of_edited(param: torch.Tensor, out_axis: int, spec: QuantSpec) -> Code
     scale = _expand(record.scale.to(cdtype), stored.shape, spec)
     if record.zero_point is None:
         offset = torch.zeros_like(scale)
-        low, high = torch.full_like(scale, -spec.qmax), torch.full_like(scale, spec.qmax)
+        low, high = torch.full_like(scale, spec.qmin), torch.full_like(scale, spec.qmax)
     else:
         offset = _expand(record.zero_point.to(cdtype), stored.shape, spec)
         low, high = -offset, spec.qmax - offset
-    base = torch.round(stored.to(cdtype) / scale)
+    divisor = torch.where(scale == 0, torch.ones_like(scale), scale)  # gguf: all-zero blocks
+    base = torch.round(stored.to(cdtype) / divisor)
     ints = torch.clamp(base, low, high)
     pending = (ints * scale).to(weight.dtype) != stored
     for shift in (-1.0, 1.0):
@@ -194,6 +208,16 @@ def codes_of_edited(param: torch.Tensor, out_axis: int, spec: QuantSpec) -> Code
     return Codes(
         (codes if out_axis == 0 else codes.t()).contiguous(), record.scale, record.zero_point
     )
+
+
+def codes_quantizing_if_needed(
+    param: torch.Tensor, out_axis: int, spec: QuantSpec, workspace: Workspace | None = None
+) -> Codes:
+    """The codes of ``param``: rebuilt when it is :func:`recorded`, otherwise by quantizing
+    it in place now, exactly as the edit would."""
+    if recorded(param, out_axis, spec):
+        return codes_of_edited(param, out_axis, spec)
+    return quantize_with_codes_(param, out_axis, spec, workspace=workspace)[1]
 
 
 def _expand(table: torch.Tensor, shape: torch.Size, spec: QuantSpec) -> torch.Tensor:

@@ -21,6 +21,8 @@ from typing import Any
 from invarlock.edits.base import EditConfigError
 
 __all__ = [
+    "GGUF_BLOCK",
+    "GGUF_GRIDS",
     "RTN_PARAMETERS",
     "QuantSpec",
     "RTNConfig",
@@ -57,7 +59,17 @@ RTN_PARAMETERS: dict[str, str] = {
         "bool = true: measure rel_error and max_error per layer"
         " (exact; costs about as much as the quantization itself; false skips it)"
     ),
+    "grid": (
+        "str | null = null: gguf_q8_0 or gguf_q4_0: llama.cpp's own block grid (group 32,"
+        " symmetric, gguf's rounding and fp16 scales), so a GGUF export holds exactly the"
+        " validated codes; fixes bits, symmetric and group_size, no clipping"
+    ),
 }
+
+#: ``grid`` values: name -> bits (group 32, symmetric, gguf's rounding and fp16 block scale).
+GGUF_GRIDS: dict[str, int] = {"gguf_q8_0": 8, "gguf_q4_0": 4}
+#: Block length of every gguf grid.
+GGUF_BLOCK = 32
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,14 @@ class QuantSpec:
     group_size: int | None = None
     clamp_max_ratio: float | None = None
     clamp_percentile: float | None = None
+    grid: str | None = None
+
+    @property
+    def qmin(self) -> int:
+        """Smallest code: ``-qmax`` (symmetric), 0 (asymmetric), -8 on gguf's Q4_0 grid."""
+        if self.grid == "gguf_q4_0":
+            return -8
+        return -self.qmax if self.symmetric else 0
 
     @property
     def qmax(self) -> int:
@@ -86,7 +106,7 @@ class QuantSpec:
         """Short label such as ``"sym/channel"`` or ``"asym/group128"``."""
         kind = "sym" if self.symmetric else "asym"
         layout = "channel" if self.group_size is None else f"group{self.group_size}"
-        return f"{kind}/{layout}"
+        return f"{kind}/{layout}" if self.grid is None else f"{self.grid}/group{GGUF_BLOCK}"
 
 
 @dataclass(frozen=True)
@@ -109,6 +129,7 @@ class RTNConfig:
             "group_size": spec.group_size,
             "clamp_max_ratio": spec.clamp_max_ratio,
             "clamp_percentile": spec.clamp_percentile,
+            "grid": spec.grid,
             "include": None if self.include is None else list(self.include),
             "exclude": list(self.exclude),
             "scope": self.scope,
@@ -179,10 +200,30 @@ def parse_rtn(params: Mapping[str, Any] | None) -> RTNConfig:
         clamp_max_ratio=clamp_max_ratio,
         clamp_percentile=clamp_percentile,
     )
+    if get("grid") is not None and get("grid")[1] is not None:
+        spec = _on_grid(flat)
     include = _patterns(get("include"), require_some=True)
     exclude = _patterns(get("exclude"), require_some=False) or ()
     seed = _integer(get("seed"), None, low=0, high=None)
     return RTNConfig(spec, include, exclude, _boolean(get("stats"), True), scope, seed)
+
+
+def _on_grid(flat: Mapping[str, tuple[str, Any]]) -> QuantSpec:
+    """The spec of a gguf grid; keys that would contradict it are refused, not overridden."""
+    path, grid = flat["grid"]
+    if grid not in GGUF_GRIDS:
+        raise EditConfigError(f"{path}: must be one of {', '.join(GGUF_GRIDS)}, got {grid!r}")
+    bits = GGUF_GRIDS[grid]
+    fixed = {"bits": bits, "bitwidth": bits, "symmetric": True, "group_size": GGUF_BLOCK}
+    for key, wanted in fixed.items():
+        if key in flat and flat[key][1] is not None and flat[key][1] != wanted:
+            raise EditConfigError(
+                f"{flat[key][0]}: {grid} fixes {key} = {wanted}; drop the key or the grid"
+            )
+    for key in ("clamp_max_ratio", "clamp_percentile", "clamp_ratio"):
+        if key in flat and flat[key][1]:
+            raise EditConfigError(f"{flat[key][0]}: {grid} takes no clipping; drop the key")
+    return QuantSpec(bits=bits, symmetric=True, group_size=GGUF_BLOCK, grid=grid)
 
 
 #: Values of the upstream ``scope`` key: which block layers are quantized.

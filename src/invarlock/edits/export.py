@@ -2,7 +2,8 @@
 
 ``out_dir`` after :func:`export_quantized`:
 
-``model.safetensors``
+``model.safetensors`` (or, above one shard, ``model-0000i-of-0000n.safetensors`` and
+``model.safetensors.index.json``; written shard by shard)
     For each quantized weight ``W`` (named as ``model.named_parameters()`` names it):
     ``W.codes`` (int8 when symmetric, uint8 when asymmetric, one byte per weight, not packed;
     ``W``'s own shape and layout, so a GPT-2 ``Conv1D`` weight stays ``(in, out)``),
@@ -34,13 +35,7 @@ import torch
 from torch import nn
 
 from invarlock.core.errors import ModelLoadError
-from invarlock.edits._codes import (
-    Codes,
-    codes_of_edited,
-    decode,
-    quantize_with_codes_,
-    recorded,
-)
+from invarlock.edits._codes import Codes, codes_quantizing_if_needed, decode
 from invarlock.edits._config import QuantSpec, RTNConfig, parse_rtn
 from invarlock.edits._kernels import Workspace
 from invarlock.edits._scope import select_targets
@@ -73,6 +68,7 @@ def export_quantized(
     out_dir: str | Path,
     *,
     source_dir: str | Path | None = None,
+    max_shard_bytes: int | None = None,
 ) -> Path:
     """Write ``model``, quantized with ``config``, as integer codes to ``out_dir``.
 
@@ -84,7 +80,8 @@ def export_quantized(
     files decode to it value for value. A weight that changed after the edit (a snapshot
     restore, say) counts as not quantized; a model edited in another process cannot be told
     from an unedited one and would be quantized again. ``config`` is an ``RTNConfig`` or the
-    raw parameters (flat or under ``plan:``). Returns ``out_dir``.
+    raw parameters (flat or under ``plan:``). Tensors are written as they are produced, in
+    shards of at most ``max_shard_bytes`` (default 5 GiB). Returns ``out_dir``.
     """
     rtn = config if isinstance(config, RTNConfig) else parse_rtn(config)
     hf_config = getattr(model, "config", None)
@@ -100,26 +97,23 @@ def export_quantized(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    tensors: dict[str, torch.Tensor] = {}
+    from invarlock.exporters._shards import ShardWriter
+
+    tensors = ShardWriter(out, max_shard_bytes, metadata={"quantization": FORMAT})
     layout: dict[str, dict[str, Any]] = {}
     covered: set[str] = set()
     workspace = Workspace()
     for target in select_targets(model, rtn).targets:
         weight = target.weight
         try:
-            if recorded(weight, target.out_axis, rtn.spec):
-                codes = codes_of_edited(weight, target.out_axis, rtn.spec)
-            else:
-                _, codes = quantize_with_codes_(
-                    weight, target.out_axis, rtn.spec, workspace=workspace
-                )
+            codes = codes_quantizing_if_needed(weight, target.out_axis, rtn.spec, workspace)
         except ValueError as error:
             raise ValueError(f"export_quantized: {target.param}: {error}") from error
         name = target.canonical
-        tensors[f"{name}.codes"] = codes.codes.cpu()
-        tensors[f"{name}.scale"] = codes.scale.cpu()
+        tensors.add(f"{name}.codes", codes.codes)
+        tensors.add(f"{name}.scale", codes.scale)
         if codes.zero_point is not None:
-            tensors[f"{name}.zero_point"] = codes.zero_point.cpu()
+            tensors.add(f"{name}.zero_point", codes.zero_point)
         layout[name] = {
             "module": target.module,
             "module_type": target.module_type,
@@ -140,14 +134,8 @@ def export_quantized(
             aliases[name] = stored[key]
             continue
         stored[key] = name
-        tensors[name] = tensor.detach().cpu().contiguous()
-
-    from safetensors.torch import save_file
-
-    from invarlock.core.atomic import current_umask
-
-    save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": "pt", "quantization": FORMAT})
-    (out / WEIGHTS_FILE).chmod(0o666 & ~current_umask())  # safetensors writes 0600
+        tensors.add(name, tensor)
+    tensors.close()
     manifest = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -174,12 +162,20 @@ def load_quantized(path: str | Path, device: str | torch.device = "cpu") -> nn.M
     manifest = _read_manifest(root)
     spec = _spec_from(manifest, root)
     weights_path = root / WEIGHTS_FILE
-    if not weights_path.is_file():
-        raise ModelLoadError(f"{weights_path}: missing; not an invarlock RTN export")
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    tensors = load_file(str(weights_path), device="cpu")
+    from invarlock.exporters._shards import shard_files
+
+    tensors: dict[str, torch.Tensor] = {}
+    try:
+        for file in shard_files(root):
+            tensors.update(load_file(str(file), device="cpu"))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ModelLoadError(
+            f"{weights_path}: missing or unreadable, and so is its shard index ({error});"
+            " not a complete invarlock RTN export"
+        ) from error
     state: dict[str, torch.Tensor] = {}
     for name, entry in manifest["tensors"].items():
         try:

@@ -29,7 +29,7 @@ SNAPSHOT_MODES = ("auto", "memory", "disk")
 TOP_LEVEL_KEYS = ("model", "edit", "guards", "dataset", "eval", "output", "plugins")
 MODEL_KEYS = ("id", "adapter", "device")  # the rest are adapter options
 GUARDS_KEYS = ("order", "fail_fast", "allow_empty")
-OUTPUT_KEYS = ("dir", "run_name", "snapshot", "export")
+OUTPUT_KEYS = ("dir", "run_name", "snapshot", "export", "format")
 PLUGINS_KEYS = ("load", "block", "local_files")
 
 
@@ -62,6 +62,9 @@ class OutputSection:
     run_name: str | None = None
     snapshot: str = "auto"
     export: bool = False
+    #: Checkpoint formats written after a kept edit (``output.format``; ``export: true`` is
+    #: ``[native]``).
+    formats: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -332,6 +335,8 @@ def _validate(
         snapshot=snapshot,
         export=check.boolean(output_raw, "output", "export", False),
     )
+    output.formats = _export_formats(check, output_raw, output.export)
+    output.export = bool(output.formats)
 
     plugins_raw = check.mapping(data, "plugins")
     check.keys(plugins_raw, "plugins", PLUGINS_KEYS)
@@ -355,3 +360,23 @@ def _validate(
         overrides=overrides,
     )
     return config
+
+
+def _export_formats(check: _Checker, output_raw: Mapping[str, Any], export: bool) -> list[str]:
+    """``output.format`` (a name or a list of names); without it ``export: true`` = native."""
+    from invarlock.exporters import FORMATS
+
+    if "format" not in output_raw or output_raw["format"] is None:
+        return ["native"] if export else []
+    value = output_raw["format"]
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise check.fail("output.format", f"must be a format name or a list of them, got {value!r}")
+    for name in names:
+        if name not in FORMATS:
+            raise check.fail(
+                "output.format", f"unknown format {name!r}; known: {', '.join(FORMATS)}"
+            )
+    if len(set(names)) != len(names):
+        raise check.fail("output.format", f"lists a format twice: {names}")
+    return list(names)

@@ -50,6 +50,7 @@ class RunPlan:
     edit_config: Any = field(repr=False)  # its parsed, validated configuration
     guards: list[GuardPlan]
     skipped: list[dict[str, str]]
+    export_formats: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +64,7 @@ class RunPlan:
             "edit": {"name": self.edit_name, "params": self.edit_params},
             "guards": [g.to_dict() for g in self.guards],
             "skipped_guards": self.skipped,
+            "export": {"formats": self.export_formats},
         }
 
 
@@ -74,6 +76,7 @@ def build_plan(config: RunConfig, manager: PluginManager) -> RunPlan:
         raise config.error("model.adapter", str(exc)) from None
 
     edit, edit_config = _resolve_edit(config)
+    _check_export(config, edit_config)
     guards = [
         _resolve_guard(config, manager, index, name)
         for index, name in enumerate(config.guards.order)
@@ -102,7 +105,16 @@ def build_plan(config: RunConfig, manager: PluginManager) -> RunPlan:
         edit_config=edit_config,
         guards=guards,
         skipped=skipped,
+        export_formats=list(config.output.formats),
     )
+
+
+def _check_export(config: RunConfig, edit_config: Any) -> None:
+    """Refuse, before anything is loaded, a format that cannot hold this edit."""
+    from invarlock.exporters import refusals
+
+    for name, reason in refusals(config.output.formats, edit_config).items():
+        raise config.error("output.format", f"format {name!r} cannot hold this edit: {reason}")
 
 
 def _resolve_edit(config: RunConfig) -> tuple[Any, Any]:

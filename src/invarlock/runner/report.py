@@ -48,6 +48,8 @@ class RunReport:
     decision: dict[str, Any] = field(default_factory=dict)
     export: dict[str, Any] | None = None
     integrity: dict[str, Any] | None = None
+    #: One entry per written format, with its files and the proof on load (exporters.run).
+    exports: list[dict[str, Any]] | None = None
     plugins: list[dict[str, Any]] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import platform
 import secrets
-import shutil
 import time
 import traceback
 from collections.abc import Iterator
@@ -87,6 +86,7 @@ class _State:
     adapter: Any = None
     snapshot: Any = None
     integrity: Any = None  # IntegrityMonitor, from load on
+    loaded: Any = None  # the adapter's LoadedModel (its info names a source GGUF)
     edited: bool = False
     restore_tried: bool = False
     prepared: dict[str, GuardOutcome] = field(default_factory=dict)
@@ -188,7 +188,7 @@ class Runner:
         evaluator = self._evaluator()  # an unknown eval.metric fails before the load too
 
         with self._phase(report, "load", f"{plan.model_id} ({plan.adapter_resolved})"):
-            loaded = self._load(plan)
+            loaded = state.loaded = self._load(plan)
             state.model, state.adapter = loaded.model, loaded.adapter
             description = dict(loaded.adapter.describe(loaded.model))
             report.model = {"id": plan.model_id, "adapter": loaded.adapter_name, **description}
@@ -394,31 +394,20 @@ class Runner:
             )
 
     def _export(self, state: _State) -> None:
-        if state.plan.edit_name != "quant_rtn":
-            state.report.warnings.append(
-                f"output.export: nothing to export for edit {state.plan.edit_name!r}"
-            )
-            return
-        from invarlock.edits.export import export_quantized
+        from invarlock.exporters import Source
+        from invarlock.exporters.run import export_all
 
         assert state.run is not None
-        target = state.run.run_dir / "model"
-        partial = state.run.run_dir / ".model.partial"
-        with self._phase(state.report, "export", str(target)):
-            shutil.rmtree(partial, ignore_errors=True)
-            source = Path(state.plan.model_id)
-            try:
-                export_quantized(
-                    state.model,
-                    state.plan.edit_config,
-                    partial,
-                    source_dir=source if source.is_dir() else None,
-                )
-                partial.rename(target)  # the checkpoint appears whole or not at all
-            except BaseException:
-                shutil.rmtree(partial, ignore_errors=True)
-                raise
-        state.report.export = {"path": str(target)}
+        formats = self.config.output.formats
+        source = Source.of(state.plan.model_id, getattr(state.loaded, "info", None))
+        with self._phase(state.report, "export", ", ".join(formats)):
+            entries = export_all(
+                formats, state.model, state.plan.edit_config, state.run.run_dir, source
+            )
+        state.report.exports = entries
+        native = [entry["path"] for entry in entries if entry["format"] == "native"]
+        if native:
+            state.report.export = {"path": native[0]}
 
     def _fail(
         self, state: _State, status: str, exit_code: int, message: str, trace: str | None

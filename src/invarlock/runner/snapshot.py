@@ -242,20 +242,7 @@ class Snapshot:
         if mode not in ("memory", "disk", "auto"):
             raise ValueError(f"snapshot mode must be 'memory', 'disk' or 'auto', not {mode!r}")
         tensors = named_tensors(model)
-        groups = _group_requested(tensors, names)
-        items = [(canonical, tensors[canonical]) for canonical, _ in groups]
-        hashes = _hash_many(items)
-        entries = [
-            SnapshotEntry(
-                name=canonical,
-                aliases=aliases,
-                dtype=_dtype_name(tensor),
-                shape=tuple(tensor.shape),
-                nbytes=tensor.numel() * tensor.element_size(),
-                sha256=sha,
-            )
-            for (canonical, aliases), (_, tensor), sha in zip(groups, items, hashes, strict=True)
-        ]
+        entries = _entries(tensors, names)
         nbytes = sum(entry.nbytes for entry in entries)
         chosen = choose_mode(nbytes, disk_threshold_bytes) if mode == "auto" else mode
         if chosen == "memory":
@@ -400,6 +387,24 @@ class Snapshot:
 
         with safe_open(str(self.path), framework="pt", device="cpu") as handle:
             yield handle.get_tensor
+
+
+def _entries(tensors: dict[str, torch.Tensor], names: Sequence[str]) -> list[SnapshotEntry]:
+    """One hashed entry per distinct tensor among ``names``, in canonical-name order."""
+    groups = _group_requested(tensors, names)
+    items = [(canonical, tensors[canonical]) for canonical, _ in groups]
+    hashes = _hash_many(items)
+    return [
+        SnapshotEntry(
+            name=canonical,
+            aliases=aliases,
+            dtype=_dtype_name(tensor),
+            shape=tuple(tensor.shape),
+            nbytes=tensor.numel() * tensor.element_size(),
+            sha256=sha,
+        )
+        for (canonical, aliases), (_, tensor), sha in zip(groups, items, hashes, strict=True)
+    ]
 
 
 def _clone_to_cpu(

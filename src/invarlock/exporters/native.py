@@ -1,0 +1,35 @@
+"""``native``: invarlock's integer codes + scales, read by :func:`invarlock.load_quantized`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from invarlock.edits._config import RTNConfig
+from invarlock.exporters.base import Source
+
+__all__ = ["NativeExporter"]
+
+
+class NativeExporter:
+    name = "native"
+    loader = "invarlock.load_quantized"
+    dirname = "model"
+
+    def refuse_edit(self, edit_config: Any) -> str | None:
+        if isinstance(edit_config, RTNConfig):
+            return None
+        return "it stores quant_rtn integer codes and this edit has none; use the hf format"
+
+    def refuse_model(self, model: Any, edit_config: Any, source: Source) -> str | None:
+        return None
+
+    def write(self, model: Any, edit_config: Any, out: Path, source: Source) -> None:
+        from invarlock.edits.export import export_quantized
+
+        export_quantized(model, edit_config, out, source_dir=source.model_dir)
+
+    def load(self, out: Path, model: Any) -> Any:
+        from invarlock.edits.export import load_quantized
+
+        return load_quantized(out)
