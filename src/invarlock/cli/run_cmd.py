@@ -93,7 +93,10 @@ def _run(
     if dry_run:
         plan = Runner(config, manager).plan()
         if as_json:
-            sys.stdout.write(json.dumps(plan.to_dict(), indent=2) + "\n")
+            from invarlock.runner.plan import PLAN_SCHEMA
+
+            document = {"schema": PLAN_SCHEMA, **plan.to_dict()}
+            sys.stdout.write(json.dumps(document, indent=2) + "\n")
         else:
             from invarlock.cli.run_view import render_plan
 

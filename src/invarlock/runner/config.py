@@ -26,7 +26,7 @@ SNAPSHOT_MODES = ("auto", "memory", "disk")
 TOP_LEVEL_KEYS = ("model", "edit", "guards", "dataset", "eval", "output", "plugins")
 MODEL_KEYS = ("id", "adapter", "device")  # the rest are adapter options
 GUARDS_KEYS = ("order", "fail_fast")
-OUTPUT_KEYS = ("dir", "run_name", "snapshot", "export")
+OUTPUT_KEYS = ("dir", "run_name", "snapshot", "export", "html")
 PLUGINS_KEYS = ("load", "block", "local_files")
 
 
@@ -58,6 +58,7 @@ class OutputSection:
     run_name: str | None = None
     snapshot: str = "auto"
     export: bool = False
+    html: bool = True  # write report.html when the plots extra is installed
 
 
 @dataclass
@@ -304,6 +305,7 @@ def _validate(data: dict[str, Any], path: Path | None, lines: dict[str, int]) ->
         run_name=run_name,
         snapshot=snapshot,
         export=check.boolean(output_raw, "output", "export", False),
+        html=check.boolean(output_raw, "output", "html", True),
     )
 
     plugins_raw = check.mapping(data, "plugins")

@@ -88,6 +88,7 @@ class Runner:
         self.config = config
         self.manager = manager
         self.observer = observer or RunObserver()
+        self._clock_start = time.perf_counter()
 
     def plan(self) -> RunPlan:
         return build_plan(self.config, self.manager)
@@ -101,6 +102,7 @@ class Runner:
         ``exit_code`` the CLI returns.
         """
         plan = self.plan()
+        self._clock_start = time.perf_counter()
         run_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
         run_dir = self._make_run_dir(run_id)
         events = EventLog(run_dir / "events.jsonl")
@@ -337,6 +339,10 @@ class Runner:
         assert run is not None
         report.finished_at = _now()
         try:
+            if self.config.output.html:  # first: a failure to render is a warning in the JSON
+                from invarlock.reports.page import write_run_page
+
+                write_run_page(report, run.run_dir)
             write_json_atomic(run.run_dir / "report.json", report.to_dict())
             events.emit("report_written", path=str(run.run_dir / "report.json"))
             if report.status in (KEPT, WARNED, ROLLED_BACK):
@@ -404,6 +410,8 @@ class Runner:
         finally:
             seconds = time.perf_counter() - started
             report.timings_s[phase] = round(seconds, 6)
+            start = round(started - self._clock_start, 6)
+            report.phases.append({"name": phase, "start_s": start, "duration_s": round(seconds, 6)})
             self.observer.phase_end(phase, seconds)
 
 
