@@ -25,7 +25,10 @@ _NAMED_TICKS = 40  # more layers than this: ticks show indices, not names
 
 def plots_available() -> bool:
     """True when matplotlib is installed (``pip install 'invarlock[plots]'``)."""
-    return importlib.util.find_spec("matplotlib") is not None
+    try:
+        return importlib.util.find_spec("matplotlib") is not None
+    except (ImportError, ValueError):  # a broken or half-removed installation
+        return False
 
 
 def layer_errors(runs: Sequence[Run]) -> str | None:
