@@ -185,6 +185,7 @@ def measures_body(view: ReportView, runs: list[tuple[str, ReportView]]) -> str:
             for m in rows
         ]
         parts.append(f"<h3>{escape(guard)}</h3>")
+        parts.append(f"<p>{len(rows)} weight(s) reported by {escape(guard)}, in model order.</p>")
         parts.append(plot(lambda r, g=guard: plots.layer_measures(r, g), runs))
         parts.append(html_table(headers, body, numeric=tuple(range(2, len(headers)))))
     return "\n".join(parts)

@@ -56,19 +56,28 @@ def layer_errors(runs: Sequence[Run]) -> str | None:
 def layer_measures(runs: Sequence[Run], guard: str) -> str | None:
     """A guard's per-layer measure (e.g. spectral norm) before and after, and its change."""
     series = [(label, view.measures.get(guard, [])) for label, view in runs]
-    names = _union([[m.name for m in rows] for _, rows in series])
+    layer_order = _union([[la.name for la in view.layers] for _, view in runs])
+    rank = {name: index for index, name in enumerate(layer_order)}
+    names = sorted(
+        _union([[m.name for m in rows] for _, rows in series]),
+        key=lambda n: rank.get(n.removesuffix(".weight"), len(rank)),
+    )
     if not names:
         return None
     with _figure(2, len(names)) as (fig, axes):
         xs = list(range(len(names)))
+        before: dict[str, float] = {}
+        for _, rows in series:
+            for m in rows:
+                if m.before is not None:
+                    before.setdefault(m.name, m.before)
+        points = [before.get(n, math.nan) for n in names]
+        axes[0].plot(xs, points, "o", color="#7f7f7f", label="before", mfc="none")
         for index, (label, rows) in enumerate(series):
             by_name = {m.name: m for m in rows}
             color = _COLORS[index % len(_COLORS)]
-            before = [_val(getattr(by_name.get(n), "before", None)) for n in names]
             after = [_val(getattr(by_name.get(n), "after", None)) for n in names]
             change = [_pct(by_name[n].rel_change) if n in by_name else math.nan for n in names]
-            if index == 0:
-                axes[0].plot(xs, before, "o", color="#7f7f7f", label="before", mfc="none")
             axes[0].plot(xs, after, "x", color=color, label=f"after ({label})")
             axes[1].plot(xs, change, "o-", color=color, label=label, ms=3)
         axes[0].set_ylabel(f"{guard}: value")
@@ -102,8 +111,9 @@ def window_deltas(runs: Sequence[Run]) -> str | None:
                 )
             if ev.windows_used < ev.windows_planned:
                 ax.axvline(ev.windows_used, color=color, ls="--", lw=0.8)
-            if ev.gate_max:
-                ax.axhline(math.log(ev.gate_max), color="#444444", ls=":", lw=1)
+            top = max([*map(abs, ev.deltas), math.log(ev.ratio.upper) if ev.ratio else 0.0])
+            if ev.gate_max and 0 < math.log(ev.gate_max) < 3 * top:  # else it flattens the rest
+                ax.axhline(math.log(ev.gate_max), color="#444444", ls=":", lw=1, label="gate")
         ax.axhline(0, color="#999999", lw=0.8)
         ax.set_xlabel("window (evaluation order; dashed: early stop)")
         ax.set_ylabel("Δ NLL per token (= log ppl ratio)")
@@ -115,16 +125,27 @@ def timeline(runs: Sequence[Run]) -> str | None:
     """The run's phases as bars on a time axis (one row per run)."""
     if not any(view.phases for _, view in runs):
         return None
-    with _figure(1, 12, height=0.6 + 0.5 * len(runs)) as (fig, axes):
+    from matplotlib.patches import Patch
+
+    names = _union([[p.name for p in view.phases] for _, view in runs])
+    colors = {name: f"C{index % 10}" for index, name in enumerate(names)}
+    with _figure(1, 12, height=0.9 + 0.4 * len(runs)) as (fig, axes):
         ax = axes[0]
         for row, (_, view) in enumerate(runs):
-            for index, phase in enumerate(view.phases):
-                color = _COLORS[index % len(_COLORS)]
-                ax.broken_barh([(phase.start_s, phase.duration_s)], (row - 0.35, 0.7), color=color)
-                ax.text(phase.start_s, row + 0.42, phase.name, fontsize=7, va="bottom")
+            for phase in view.phases:
+                bar = [(phase.start_s, max(phase.duration_s, 1e-9))]
+                ax.broken_barh(bar, (row - 0.35, 0.7), color=colors[phase.name])
         ax.set_yticks(range(len(runs)), [label for label, _ in runs])
-        ax.set_ylim(-0.6, len(runs) - 0.1 + 0.5)
-        ax.set_xlabel("seconds from the run's start")
+        ax.set_xlabel("seconds from the run's start (blank: plugin hooks and set-up)")
+        handles = [Patch(color=colors[name], label=name) for name in names]
+        ax.legend(
+            handles=handles,
+            fontsize=7,
+            ncol=len(names),
+            loc="lower left",
+            bbox_to_anchor=(0, 1.02),
+            frameon=False,
+        )
         return _svg(fig, "timeline")
 
 
