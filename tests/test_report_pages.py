@@ -218,3 +218,15 @@ def test_cli_renders_compares_and_validates(
 def test_report_help_imports_nothing_heavy() -> None:
     result = run_cli("report", "--help", check_imports=True)
     assert result.code == 0 and result.heavy_imports == []
+
+
+def test_run_prints_the_html_report_path(tiny_gpt2_dir: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"model: {{id: {tiny_gpt2_dir}, device: cpu}}\nedit: {{name: quant_rtn, bits: 8}}\n"
+        "output: {dir: runs, run_name: int8}\n"
+    )
+    result = run_cli("run", "-c", str(config), cwd=tmp_path)
+    assert result.code == 0, result.err
+    assert "HTML report: runs/int8/report.html" in result.out
+    assert set(Page((tmp_path / "runs/int8/report.html").read_text()).sections) == RUN_SECTIONS
