@@ -36,16 +36,17 @@ def layer_errors(runs: Sequence[Run]) -> str | None:
     names = _union([[la.name for la in view.layers] for _, view in runs])
     if not names:
         return None
+    edges = [i - 0.5 for i in range(len(names) + 1)]
     with _figure(2, len(names)) as (fig, axes):
-        width = 0.8 / len(runs)
         for index, (label, view) in enumerate(runs):
             by_name = {la.name: la for la in view.layers}
-            xs = [i + (index - (len(runs) - 1) / 2) * width for i in range(len(names))]
             rel = [_pct(getattr(by_name.get(n), "rel_error", None)) for n in names]
             top = [_val(getattr(by_name.get(n), "max_error", None)) for n in names]
             color = _COLORS[index % len(_COLORS)]
-            axes[0].bar(xs, rel, width, label=label, color=color)
-            axes[1].bar(xs, top, width, label=label, color=color)
+            alpha = 0.85 if len(runs) == 1 else 0.5
+            # One step patch per run (not one bar per layer): fast with hundreds of layers.
+            axes[0].stairs(_zero(rel), edges, fill=True, color=color, alpha=alpha, label=label)
+            axes[1].stairs(_zero(top), edges, fill=True, color=color, alpha=alpha, label=label)
         axes[0].set_ylabel("relative error (%)")
         axes[1].set_ylabel("max |ΔW|")
         _layer_ticks(axes[1], names)
@@ -206,6 +207,10 @@ def _union(orders: list[list[str]]) -> list[str]:
 
 def _val(value: float | None) -> float:
     return math.nan if value is None else value
+
+
+def _zero(values: list[float]) -> list[float]:
+    return [0.0 if math.isnan(v) else v for v in values]
 
 
 def _pct(value: float | None) -> float:
