@@ -261,7 +261,7 @@ def _measures(guards: list[dict[str, Any]], order: list[str]) -> dict[str, list[
     return found
 
 
-_MEASURE_KEYS = {"name", "family", "before", "after", "sigma_before", "sigma_after"}
+_MEASURE_KEYS = {"name", "family", "before", "after", "sigma_before", "sigma_after", "rel_change"}
 
 
 def _measure(guard: str, row: dict[str, Any]) -> LayerMeasure:
