@@ -115,6 +115,11 @@ def window_deltas(runs: Sequence[Run]) -> str | None:
             top = max([*map(abs, ev.deltas), math.log(ev.ratio.upper) if ev.ratio else 0.0])
             if ev.gate_max and 0 < math.log(ev.gate_max) < 3 * top:  # else it flattens the rest
                 ax.axhline(math.log(ev.gate_max), color="#444444", ls=":", lw=1, label="gate")
+        from matplotlib.ticker import MaxNLocator
+
+        planned = max(ev.windows_planned for _, ev in evaluated)
+        ax.set_xlim(0.5, max(planned, 1) + 0.5)  # windows early stopping saved stay visible
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.axhline(0, color="#999999", lw=0.8)
         ax.set_xlabel("window (evaluation order; dashed: early stop)")
         ax.set_ylabel("Δ NLL per token (= log ppl ratio)")
