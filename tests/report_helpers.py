@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,11 @@ guards:
   order: {order}
 output: {{dir: runs, run_name: {name}}}
 """
+CORPUS = resources.files("invarlock.testing").joinpath("data", "corpus.txt")
+EVALUATION = f"""
+dataset: {{{{source: text, path: {CORPUS}, seq_len: 32, eval_windows: 12, calib_windows: 2}}}}
+eval: {{{{baseline_cache: false, max_ppl_ratio: {{gate}}, early_stop: {{early}}}}}}
+"""
 DEFAULT_ORDER = "[invariants, spectral, variance]"
 INTERRUPT = CAPTURE_GUARD + (
     "\ndef _interrupt(self, model, adapter, context):\n    raise KeyboardInterrupt\n"
@@ -29,13 +35,16 @@ HOOK_RAISES = CAPTURE_GUARD + (
     "    raise RuntimeError('disk on fire')\n"
 )
 
-#: name → (bits, guard order, local plugin source, expected status)
-RUNS: dict[str, tuple[int, str, str | None, str]] = {
-    "kept": (8, DEFAULT_ORDER, None, "kept"),
-    "warned": (4, DEFAULT_ORDER, None, "warned"),
-    "rolled_back": (3, DEFAULT_ORDER, None, "rolled_back"),
-    "interrupted": (8, "[invariants, capture]", INTERRUPT, "interrupted"),
-    "failed": (8, "[invariants, capture]", HOOK_RAISES, "error"),
+#: name → (bits, guard order, local plugin source, config extra, expected status)
+RUNS: dict[str, tuple[int, str, str | None, str, str]] = {
+    "kept": (8, DEFAULT_ORDER, None, "", "kept"),
+    "warned": (4, DEFAULT_ORDER, None, "", "warned"),
+    "rolled_back": (3, DEFAULT_ORDER, None, "", "rolled_back"),
+    "interrupted": (8, "[invariants, capture]", INTERRUPT, "", "interrupted"),
+    "failed": (8, "[invariants, capture]", HOOK_RAISES, "", "error"),
+    # The evaluation stream's real section: kept with early stopping; rolled back by the gate.
+    "evaluated": (8, "[invariants]", None, EVALUATION.format(gate=1.5, early="true"), "kept"),
+    "gate": (4, "[invariants]", None, EVALUATION.format(gate=1.0001, early="false"), "rolled_back"),
 }
 _CACHE: dict[str, RunReport] = {}
 
@@ -43,8 +52,8 @@ _CACHE: dict[str, RunReport] = {}
 def real_run(name: str, base: Path, model: Path) -> RunReport:
     """The report of the run ``name`` (see :data:`RUNS`), run once per session."""
     if name not in _CACHE:
-        bits, order, plugins, _ = RUNS[name]
-        config = CONFIG.format(model=model, bits=bits, order=order, name=name)
+        bits, order, plugins, extra, _ = RUNS[name]
+        config = CONFIG.format(model=model, bits=bits, order=order, name=name) + extra
         outcome = run_project(base / name, config, plugins)
         _CACHE[name] = outcome.report
     return _CACHE[name]
@@ -52,7 +61,7 @@ def real_run(name: str, base: Path, model: Path) -> RunReport:
 
 def with_contract_sections(report: dict[str, Any]) -> dict[str, Any]:
     """``report`` plus ``evaluation``, ``integrity``, ``exports`` and an RMT guard's
-    ``metrics.layers``, in the shapes CONTRACTS.md gives (their streams are not merged)."""
+    ``metrics.layers``, in the shapes CONTRACTS.md gives (for the streams not merged here)."""
     data = copy.deepcopy(report)
     params = [layer["param"] for layer in data["edit"]["layers"]]
     pairs = [

@@ -80,7 +80,7 @@ def run_dir(name: str, base: Path, model: Path) -> Path:
     return Path(real_run(name, base, model).run_dir)
 
 
-@pytest.mark.parametrize("name", ["kept", "warned", "rolled_back"])
+@pytest.mark.parametrize("name", ["kept", "warned", "rolled_back", "evaluated", "gate"])
 def test_the_run_writes_a_self_contained_html_page(
     name: str, base: Path, tiny_gpt2_dir: Path
 ) -> None:
@@ -88,11 +88,16 @@ def test_the_run_writes_a_self_contained_html_page(
     page = Page((directory / "report.html").read_text(encoding="utf-8"))
     assert set(page.sections) == RUN_SECTIONS
     assert page.sections[0] == "decision"  # the decision and why come first
-    assert {"plot-layer-errors", "plot-measures-spectral", "plot-timeline"} <= set(page.plots)
+    report = json.loads((directory / "report.json").read_text())
+    expected = {"plot-layer-errors", "plot-timeline"}
+    expected |= (
+        {"plot-measures-spectral"} if "spectral" in report["config"]["guards"]["order"] else set()
+    )
+    expected |= {"plot-window-deltas"} if "evaluation" in report else set()
+    assert expected <= set(page.plots)
     assert all(svg.tag == f"{SVG}svg" for svg in page.svgs)
     assert len(page.svgs) == len(page.plots)
     assert_self_contained(page)
-    report = json.loads((directory / "report.json").read_text())
     assert report["warnings"] == []
 
 
@@ -109,6 +114,16 @@ def test_the_page_shows_layers_in_model_order_and_the_decision_first(
     worst = view.worst_layers(1)[0].name
     row = layers[layers.rindex("<tr", 0, layers.index(f"<td>{worst}</td>")) :]
     assert row.startswith('<tr class="worst">')
+
+
+def test_a_run_rolled_back_by_the_gate_says_so_first(base: Path, tiny_gpt2_dir: Path) -> None:
+    view = load_report(run_dir("gate", base, tiny_gpt2_dir))
+    assert view.status == "rolled_back" and view.deciders == ["evaluation gate"]
+    assert view.evaluation is not None and view.evaluation.gate_passed is False
+    text = render_html(view)
+    decision = text[text.index('<section id="decision">') : text.index('<section id="evaluation">')]
+    assert "gate failed: upper ≤ 1.0001" in decision and "Decided by: evaluation gate" in decision
+    assert len(view.evaluation.deltas) == view.evaluation.windows_used == 12
 
 
 def test_contract_sections_are_rendered_with_their_plots(base: Path, tiny_gpt2_dir: Path) -> None:
