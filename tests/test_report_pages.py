@@ -245,3 +245,16 @@ def test_run_prints_the_html_report_path(tiny_gpt2_dir: Path, tmp_path: Path) ->
     assert result.code == 0, result.err
     assert "HTML report: runs/int8/report.html" in result.out
     assert set(Page((tmp_path / "runs/int8/report.html").read_text()).sections) == RUN_SECTIONS
+
+
+def test_a_report_without_phases_puts_its_timings_end_to_end(
+    base: Path, tiny_gpt2_dir: Path
+) -> None:
+    directory = run_dir("kept", base, tiny_gpt2_dir)
+    data = json.loads((directory / "report.json").read_text())
+    del data["phases"]  # optional: reports of other writers may lack it
+    view = build_view(data, directory / "report.json")
+    assert [p.name for p in view.phases] == list(data["timings_s"])
+    ends = [p.start_s + p.duration_s for p in view.phases]
+    assert [p.start_s for p in view.phases[1:]] == pytest.approx(ends[:-1])
+    assert "plot-timeline" in Page(render_html(view)).plots
