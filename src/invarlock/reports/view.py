@@ -141,6 +141,11 @@ class ReportView:
     def headline(self) -> str:
         """One line: the decision and why."""
         why = "; ".join(self.reasons) if self.reasons else _all_passed(self.guards)
+        ev = self.evaluation
+        if not self.reasons and ev is not None and ev.gate_passed and ev.ratio is not None:
+            bound = ev.ratio.upper if ev.gate_on == "upper" else ev.ratio.point
+            why += f"; evaluation gate passed ({ev.metric} ratio {ev.gate_on} {bound:.4f}"
+            why += f" ≤ {ev.gate_max:g})"
         return f"{self.status_text} (exit {self.exit_code}): {why}"
 
     def worst_layers(self, count: int) -> list[LayerError]:
