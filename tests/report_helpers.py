@@ -30,6 +30,9 @@ INTERRUPT = CAPTURE_GUARD + (
     "\ndef _interrupt(self, model, adapter, context):\n    raise KeyboardInterrupt\n"
     "Capture.validate = _interrupt\n"
 )
+WARN = CAPTURE_GUARD + (
+    '\nCapture.RESULT = {"passed": True, "action": "warn", "message": "worth a look"}\n'
+)
 HOOK_RAISES = CAPTURE_GUARD + (
     "\n@hookimpl\ndef invarlock_edit_applied(run, result):\n"
     "    raise RuntimeError('disk on fire')\n"
@@ -38,7 +41,8 @@ HOOK_RAISES = CAPTURE_GUARD + (
 #: name → (bits, guard order, local plugin source, config extra, expected status)
 RUNS: dict[str, tuple[int, str, str | None, str, str]] = {
     "kept": (8, DEFAULT_ORDER, None, "", "kept"),
-    "warned": (4, DEFAULT_ORDER, None, "", "warned"),
+    # A guard of our own warns: the built-ins' thresholds are tuned by another stream.
+    "warned": (8, "[invariants, spectral, variance, capture]", WARN, "", "warned"),
     "rolled_back": (3, DEFAULT_ORDER, None, "", "rolled_back"),
     "interrupted": (8, "[invariants, capture]", INTERRUPT, "", "interrupted"),
     "failed": (8, "[invariants, capture]", HOOK_RAISES, "", "error"),

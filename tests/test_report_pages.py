@@ -165,17 +165,17 @@ def test_without_matplotlib_every_table_renders_and_says_how_to_get_plots(
 
 
 def test_compare_two_runs_with_different_configs(base: Path, tiny_gpt2_dir: Path) -> None:
-    a = load_report(run_dir("warned", base, tiny_gpt2_dir))
+    a = load_report(run_dir("rolled_back", base, tiny_gpt2_dir))
     b = load_report(run_dir("kept", base, tiny_gpt2_dir))
     markdown = render_compare_markdown(a, b)
-    assert "| edit.bits | 4 | 8 |" in markdown
-    assert "| decision | Kept with warnings | Kept |" in markdown
+    assert "| edit.bits | 3 | 8 |" in markdown
+    assert "| decision | Rolled back | Kept |" in markdown
     page = Page(text := render_compare_html(a, b))
     assert set(page.sections) == COMPARE_SECTIONS
     assert {"plot-layer-errors", "plot-measures-spectral", "plot-timeline"} <= set(page.plots)
     layer_plot = page.svgs[page.plots.index("plot-layer-errors")]
     legend = {t.text for t in layer_plot.iter(f"{SVG}text")}
-    assert {"A: warned", "B: kept"} <= legend  # both runs overlaid in one plot
+    assert {"A: rolled_back", "B: kept"} <= legend  # both runs overlaid in one plot
     assert_self_contained(page)
     assert "+" in text and " pp</td>" in text
 
