@@ -133,6 +133,10 @@ def test_contract_sections_are_rendered_with_their_plots(base: Path, tiny_gpt2_d
     page = Page(render_html(view))
     assert {"plot-window-deltas", "plot-measures-rmt", "plot-measures-spectral"} <= set(page.plots)
     assert_self_contained(page)
+    text = render_html(view)
+    run = text[text.index('<section id="run">') : text.index('<section id="config">')]
+    assert "<h3>Exports</h3>" in run and "1 file(s), 123,456 bytes" in run
+    assert "<h3>Integrity checks</h3>" in run and f"cd{'cd' * 31}" in run
     markdown = render_markdown(view)
     ratio = data["evaluation"]["ratio"]
     assert f"ratio {ratio['point']:.4f} [{ratio['lower']:.4f}, {ratio['upper']:.4f}]" in markdown

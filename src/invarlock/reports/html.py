@@ -67,7 +67,7 @@ def render_html(view: ReportView) -> str:
         Section("measures", "Per-layer guard measures", measures_body(view, runs)),
         Section("guards", "Guard verdicts", guards_body(view)),
         Section("timeline", "Time line", timeline_body(view, runs)),
-        Section("run", "Run", facts_table(view.facts)),
+        Section("run", "Run", run_body(view)),
         Section("config", "Config as run", config_block(view.config)),
     ]
     return page(f"invarlock run {view.run_id}: {view.status_text}", sections)
@@ -230,6 +230,45 @@ def timeline_body(view: ReportView, runs: list[tuple[str, ReportView]]) -> str:
     return plot(plots.timeline, runs) + html_table(
         ["phase", "start (s)", "duration (s)", "end (s)"], rows, numeric=(1, 2, 3)
     )
+
+
+def run_body(view: ReportView) -> str:
+    """What ran and its hashes; the exports with their proof; the integrity checks."""
+    parts = [facts_table(view.facts)]
+    exports = view.data.get("exports") or []
+    if exports:
+        rows = []
+        for entry in exports:
+            files = entry.get("files", [])
+            proof = entry.get("proof") or {}
+            rows.append(
+                [
+                    entry.get("format", "?"),
+                    entry.get("path", ""),
+                    f"{len(files)} file(s), {sum(f.get('bytes', 0) for f in files):,} bytes",
+                    format_number(proof.get("bit_equal")),
+                    format_number(proof.get("max_abs_weight_diff")),
+                    format_number(proof.get("max_abs_logit_diff")),
+                ]
+            )
+        headers = ["format", "path", "files", "bit-equal on load", "max |Δw|", "max |Δlogit|"]
+        parts += ["<h3>Exports</h3>", html_table(headers, rows, numeric=(4, 5))]
+    integrity = view.data.get("integrity") or {}
+    if integrity.get("checks"):
+        rows = [
+            [
+                check.get("phase", ""),
+                "ok" if check.get("ok") else "changed",
+                ", ".join(check.get("changed", [])) or "—",
+                check.get("plugin") or "—",
+            ]
+            for check in integrity["checks"]
+        ]
+        parts += [
+            "<h3>Integrity checks</h3>",
+            html_table(["phase", "result", "changed tensors", "plugin"], rows),
+        ]
+    return "\n".join(parts)
 
 
 def facts_table(facts: Sequence[tuple[str, str]]) -> str:
