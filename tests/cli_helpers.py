@@ -17,7 +17,10 @@ try:
     main()
 except SystemExit as exit:
     code = exit.code
-heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers'))
+heavy = sorted(
+    m for m in sys.modules
+    if m.split('.')[0] in ('torch', 'transformers', 'matplotlib', 'jsonschema')
+)
 sys.stderr.write('\\nHEAVY_IMPORTS=' + ','.join(heavy) + '\\n')
 sys.exit(code)
 """

@@ -20,7 +20,7 @@ from invarlock.cli import cli
 from invarlock.plugins.manager import PluginManager
 
 #: Files a finished run may leave in its directory.
-RUN_FILES = {"report.json", "events.jsonl"}
+RUN_FILES = {"report.json", "events.jsonl", "report.html"}
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import click
 from invarlock import __version__
 from invarlock.cli.export_cmd import export_command
 from invarlock.cli.plugins_cmd import plugins_command
+from invarlock.cli.report_cmd import report_command
 from invarlock.cli.run_cmd import run_command
 from invarlock.plugins.settings import debug_trace_enabled
 
@@ -28,6 +29,7 @@ def cli() -> None:
 cli.add_command(plugins_command)
 cli.add_command(run_command)
 cli.add_command(export_command)
+cli.add_command(report_command)
 
 
 def main() -> None:

@@ -113,7 +113,10 @@ def _run_and_print(
     if dry_run:
         plan = Runner(config, manager).preflight()  # every check the run makes first
         if as_json:
-            (json_out or sys.stdout).write(json.dumps(plan.to_dict(), indent=2) + "\n")
+            from invarlock.runner.plan import PLAN_SCHEMA
+
+            document = {"schema": PLAN_SCHEMA, **plan.to_dict()}
+            (json_out or sys.stdout).write(json.dumps(document, indent=2) + "\n")
         else:
             from invarlock.cli.run_view import render_plan
 

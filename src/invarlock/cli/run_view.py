@@ -152,6 +152,9 @@ def render_summary(console: Console, report: RunReport) -> None:
             line.append(f"; worst relative error {worst['rel_error']:.2%} ({worst['name']})")
         console.print(line)
     console.print(Text(f"Report: {_relative(Path(report.run_dir) / 'report.json')}"))
+    page = Path(report.run_dir) / "report.html"
+    if page.is_file():
+        console.print(Text(f"HTML report: {_relative(page)}"))
     if report.export:
         console.print(Text(f"Quantized checkpoint: {_relative(Path(report.export['path']))}"))
     for entry in report.exports or []:

@@ -62,6 +62,7 @@ def replay(report: dict[str, Any], manager: Any, formats: Sequence[str]) -> Repl
     from invarlock.exporters import refusals
     from invarlock.runner.config import parse_config
     from invarlock.runner.plan import build_plan
+
     config = parse_config(yaml.safe_dump(report["config"]))
     plan = build_plan(config, manager)
     for name, reason in refusals(list(formats), plan.edit_config).items():

@@ -29,7 +29,7 @@ SNAPSHOT_MODES = ("auto", "memory", "disk")
 TOP_LEVEL_KEYS = ("model", "edit", "guards", "dataset", "eval", "output", "plugins")
 MODEL_KEYS = ("id", "adapter", "device")  # the rest are adapter options
 GUARDS_KEYS = ("order", "fail_fast", "allow_empty")
-OUTPUT_KEYS = ("dir", "run_name", "snapshot", "export", "format")
+OUTPUT_KEYS = ("dir", "run_name", "snapshot", "export", "format", "html")
 PLUGINS_KEYS = ("load", "block", "local_files")
 
 
@@ -65,6 +65,7 @@ class OutputSection:
     #: Checkpoint formats written after a kept edit (``output.format``; ``export: true`` is
     #: ``[native]``).
     formats: list[str] = field(default_factory=list)
+    html: bool = True  # write report.html when the plots extra is installed
 
 
 @dataclass
@@ -334,6 +335,7 @@ def _validate(
         run_name=run_name,
         snapshot=snapshot,
         export=check.boolean(output_raw, "output", "export", False),
+        html=check.boolean(output_raw, "output", "html", True),
     )
     output.formats = _export_formats(check, output_raw, output.export)
     output.export = bool(output.formats)

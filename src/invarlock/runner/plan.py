@@ -16,6 +16,9 @@ from invarlock.plugins.manager import PluginManager
 from invarlock.plugins.records import Kind
 from invarlock.runner.config import RunConfig
 
+#: The ``schema`` key of ``invarlock run --dry-run --json`` (see ``invarlock/reports/schemas``).
+PLAN_SCHEMA = "invarlock.plan/v1"
+
 
 @dataclass
 class GuardPlan:

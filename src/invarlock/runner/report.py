@@ -52,6 +52,7 @@ class RunReport:
     exports: list[dict[str, Any]] | None = None
     plugins: list[dict[str, Any]] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
+    phases: list[dict[str, Any]] = field(default_factory=list)  # name, start_s, duration_s
     warnings: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None
 

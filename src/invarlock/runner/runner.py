@@ -104,6 +104,7 @@ class Runner:
         self.manager = manager
         self.observer = observer or RunObserver()
         self._events: EventLog | None = None
+        self._clock_start = time.perf_counter()
 
     def plan(self) -> RunPlan:
         return build_plan(self.config, self.manager)
@@ -130,6 +131,7 @@ class Runner:
         ``exit_code`` the CLI returns.
         """
         plan = self.preflight()
+        self._clock_start = time.perf_counter()
         run_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
         run_dir = self._make_run_dir(run_id)
         events = EventLog(run_dir / "events.jsonl")
@@ -452,6 +454,7 @@ class Runner:
                 state.snapshot.close()  # a disk snapshot never outlives its run
             write_json_atomic(path, report.to_dict())
             events.emit("report_written", path=str(path))
+            written_warnings = len(report.warnings)
             failures: list[HookFailure] = []
             if report.status in (KEPT, WARNED, ROLLED_BACK):
                 failures += self._notify_after_decision(
@@ -467,6 +470,11 @@ class Runner:
             if failures:  # the report says so: rewritten whole, after the hooks
                 self._log_failures(events, failures)
                 report.warnings += [f"{f} (after the decision; ignored)" for f in failures]
+            if self.config.output.html:  # never raises: a failure becomes a report warning
+                from invarlock.reports.page import write_run_page
+
+                write_run_page(report, run.run_dir)
+            if len(report.warnings) != written_warnings:
                 write_json_atomic(path, report.to_dict())
         finally:
             events.emit("run_finish", status=report.status, exit_code=report.exit_code)
@@ -545,6 +553,8 @@ class Runner:
         finally:
             seconds = time.perf_counter() - started
             report.timings_s[phase] = round(seconds, 6)
+            start = round(started - self._clock_start, 6)
+            report.phases.append({"name": phase, "start_s": start, "duration_s": round(seconds, 6)})
             self.observer.phase_end(phase, seconds)
 
 
