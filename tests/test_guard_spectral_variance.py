@@ -130,8 +130,11 @@ def test_variance_reports_mean_shift(llama: LlamaForCausalLM) -> None:
             weight[3].add_(0.5 * std)
 
     out = run(VarianceGuard(), llama, shift_row)
-    assert out["action"] == "continue"  # a shift keeps the spread
+    assert out["metrics"]["max_ratio_change"] < 1e-5  # a shift keeps the spread
     assert out["metrics"]["max_mean_shift"] == pytest.approx(0.5, rel=1e-3)
+    assert out["action"] == "abort"  # ... but moves the mean beyond the balanced band
+    name = "model.layers.1.self_attn.o_proj.weight"
+    assert f"channel 3 of {name!r} shifted its mean" in out["message"]
 
 
 @pytest.mark.parametrize("cls", GUARDS)
@@ -248,8 +251,8 @@ def test_validate_before_prepare_raises(cls, gpt2: GPT2LMHeadModel) -> None:
         (SpectralGuard, {"include": [3]}, TypeError, r"'include'\[0\] must be a non-empty"),
         (VarianceGuard, {"warn_ratio_change": 0.5}, ValueError, "'warn_ratio_change' .* exceed"),
         (VarianceGuard, {"max_ratio_change": True}, TypeError, "'max_ratio_change' must be a"),
-        (VarianceGuard, {"source": "activations"}, ValueError, "not implemented yet"),
         (VarianceGuard, {"source": "grads"}, ValueError, "'source' must be one of 'weights'"),
+        (VarianceGuard, {"tier": "lax"}, ValueError, "'tier' must be one of 'conservative'"),
         (VarianceGuard, {"exclude": {"a": 1}}, TypeError, "'exclude' must be a list"),
     ],
 )

@@ -126,8 +126,8 @@ def test_dry_run_prints_the_plan_without_loading(tmp_path: Path, tiny_gpt2_dir: 
     assert "adapter auto → hf_causal" in result.out
     assert "quant_rtn bits=4" in result.out
     assert table_row(result.out, "2")[1:4] == ["spectral", "builtin", "spectral"]
-    assert table_row(result.out, "2")[4].startswith("max_rel_change=0.03, warn_rel_change=0.01")
-    assert table_row(result.out, "—")[1:] == ["variance", "", "", "skipped: not in guards.order"]
+    assert table_row(result.out, "2")[4].startswith("tier='balanced', max_rel_change=None")
+    assert table_row(result.out, "—")[1:] == ["rmt", "", "", "skipped: not in guards.order"]
     assert not (proj / "runs").exists()
     assert result.heavy_imports == [] or "transformers" not in ",".join(result.heavy_imports)
 

@@ -18,14 +18,15 @@ from typing import Any
 import yaml
 
 from invarlock.core.errors import ConfigError
+from invarlock.guards._tiers import DEFAULT_TIER, TIERS
 
 #: The guards a config without ``guards.order`` runs, in this order.
-DEFAULT_GUARD_ORDER = ("invariants", "spectral", "variance")
+DEFAULT_GUARD_ORDER = ("invariants", "spectral", "rmt", "variance")
 SNAPSHOT_MODES = ("auto", "memory", "disk")
 
 TOP_LEVEL_KEYS = ("model", "edit", "guards", "dataset", "eval", "output", "plugins")
 MODEL_KEYS = ("id", "adapter", "device")  # the rest are adapter options
-GUARDS_KEYS = ("order", "fail_fast")
+GUARDS_KEYS = ("order", "fail_fast", "tier")
 OUTPUT_KEYS = ("dir", "run_name", "snapshot", "export")
 PLUGINS_KEYS = ("load", "block", "local_files")
 
@@ -50,6 +51,7 @@ class GuardsSection:
     blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
     fail_fast: bool = False
     order_given: bool = False
+    tier: str = DEFAULT_TIER  # handed to every guard that takes a ``tier`` option
 
 
 @dataclass
@@ -282,11 +284,15 @@ def _validate(data: dict[str, Any], path: Path | None, lines: dict[str, int]) ->
                 f"guards.{key}", f"a guard's block must be a mapping of options, got {value!r}"
             )
         blocks[str(key)] = value
+    tier = guards_raw.get("tier", DEFAULT_TIER)
+    if tier not in TIERS:
+        raise check.fail("guards.tier", f"must be one of {', '.join(TIERS)}, got {tier!r}")
     guards = GuardsSection(
         order=order,
         blocks=blocks,
         fail_fast=check.boolean(guards_raw, "guards", "fail_fast", False),
         order_given=order_given,
+        tier=tier,
     )
 
     output_raw = check.mapping(data, "output")
