@@ -58,6 +58,8 @@ def test_wheel_contains_the_contract_and_the_entry_points(tmp_path: Path) -> Non
     assert "invarlock/hookspecs/__init__.py" in names
     assert "invarlock/core/api.py" in names
     assert "[invarlock.guards]" in entry_points and "invariants = " in entry_points
+    for data in ("persuasion.txt.gz", "northanger_abbey.txt.gz", "NOTICE"):
+        assert f"invarlock/data/austen/{data}" in names
 
     target = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:
@@ -76,3 +78,15 @@ def test_wheel_contains_the_contract_and_the_entry_points(tmp_path: Path) -> Non
     )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.splitlines()[0].startswith(str(target / "invarlock" / "hookspecs"))
+    corpus = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            "from invarlock.data.corpus import corpus_text; print(corpus_text('persuasion')[:10])",
+        ],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": f"{target}:{sysconfig.get_paths()['purelib']}"},
+    )
+    assert (corpus.returncode, corpus.stdout) == (0, "Persuasion\n"), corpus.stderr
