@@ -242,7 +242,7 @@ def test_validate_before_prepare_raises(cls, gpt2: GPT2LMHeadModel) -> None:
 @pytest.mark.parametrize(
     ("cls", "options", "error", "pattern"),
     [
-        (SpectralGuard, {"max_rel_change": 0.005}, ValueError, "'warn_rel_change' .* not exceed"),
+        (SpectralGuard, {"max_rel_change": 0.002}, ValueError, "'warn_rel_change' .* not exceed"),
         (SpectralGuard, {"max_rel_change": -1}, ValueError, "'max_rel_change' must be a finite"),
         (SpectralGuard, {"warn_rel_change": "high"}, TypeError, "'warn_rel_change' must be a n"),
         (SpectralGuard, {"iterations": 0}, ValueError, "'iterations' must be >= 1"),

@@ -67,9 +67,9 @@ def paired_log_ratio(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per block and channel: mean over windows of log(var'/var) and its t-interval.
 
-    Returns ``(mean, lower, upper)``, each ``[blocks, channels]``. Channels whose variance
-    is below 1e-6 of their block's mean are floored there, so silent channels cannot
-    produce huge ratios from rounding.
+    ``before`` and ``after`` are ``[blocks, windows, channels]``; returns ``(mean, lower,
+    upper)``, each ``[blocks, channels]``. Variances below 1e-6 of their block's mean are
+    floored there, so silent channels cannot produce huge ratios from rounding.
     """
     floor = 1e-6 * before.mean(dim=(1, 2), keepdim=True)
     ratio = torch.log(after.clamp_min(floor) / before.clamp_min(floor))
@@ -77,16 +77,17 @@ def paired_log_ratio(
     mean = ratio.mean(dim=1)
     if windows < 2:
         return mean, mean, mean
-    half = _t_quantile(confidence, windows - 1) * ratio.std(dim=1) / windows**0.5
+    half = t_quantile(confidence, windows - 1) * ratio.std(dim=1) / windows**0.5
     return mean, mean - half, mean + half
 
 
-def _t_quantile(confidence: float, dof: int) -> float:
-    """Two-sided Student-t quantile (Cornish–Fisher expansion; within 1 % for dof ≥ 3, 3 % at 2)."""
+def t_quantile(confidence: float, dof: int) -> float:
+    """Two-sided Student-t quantile (Cornish–Fisher expansion; within 1 % for dof ≥ 2)."""
     from statistics import NormalDist
 
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
     g1 = (z**3 + z) / 4
     g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
     g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
-    return z + g1 / dof + g2 / dof**2 + g3 / dof**3
+    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
+    return z + g1 / dof + g2 / dof**2 + g3 / dof**3 + g4 / dof**4

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -20,7 +19,7 @@ from invarlock.guards._results import METRICS_CAP, judge, name_list, not_prepare
 from invarlock.guards._scope import ScopedWeight, edit_coverage, edited_layers, resolve_scope
 from invarlock.guards._tiers import DEFAULT_TIER, family_bands, tier_settings
 
-METHODS = ("fast", "exact")
+METHODS = ("inertia", "lowrank", "svd")
 
 
 @dataclass
@@ -42,10 +41,12 @@ class RMTGuard(Guard):
     corrupted weight grows or loses them. prepare() counts them per in-scope weight,
     validate() counts again, and per family of weights (attention, MLP, embeddings) the
     changed fraction ``Σ|count' − count| / Σ count`` is judged against that family's
-    ``(warn, abort)`` ε-band. ``method: fast`` counts from the top singular values by
-    randomized subspace iteration (``torch.svd_lowrank``), each with a residual error
-    bound, and falls back to the full spectrum whenever the bound leaves a count
-    uncertain; ``method: exact`` always uses the full spectrum. Default scope: the
+    ``(warn, abort)`` ε-band. ``method: inertia`` counts exactly without computing the
+    spectrum (Sylvester inertia of ``WᵀW − edge²I`` by LDLᵀ); ``lowrank`` counts from the
+    top singular values by randomized subspace iteration (``torch.svd_lowrank``), each
+    with a residual error bound, falling back to inertia whenever the bound leaves the
+    count uncertain (nearly always on trained weights, whose spectrum has no gap at the
+    edge); ``svd`` uses the full spectrum (the reference). Default scope: the
     Linear/Conv1D weights inside the transformer blocks.
 
     Args:
@@ -54,9 +55,10 @@ class RMTGuard(Guard):
         epsilon: Per-family ``{family: [warn, abort]}`` bands on the changed fraction of
             outliers, replacing the tier's for the families given.
         margin: Relative margin above the bulk edge (None: the tier's).
-        method: ``fast`` (randomized, with exact fallback) or ``exact`` (full spectrum).
-        rank: Singular values the fast method computes first (doubled when all are outliers).
-        niter: Subspace iterations of the fast method.
+        method: ``inertia`` (exact count), ``lowrank`` (randomized, inertia fallback) or
+            ``svd`` (full spectrum).
+        rank: Singular values ``lowrank`` computes first (doubled when all are outliers).
+        niter: Subspace iterations of ``lowrank``.
         include: fnmatch patterns on parameter names replacing the default scope.
         exclude: fnmatch patterns on parameter names removed from the scope.
     """
@@ -69,7 +71,7 @@ class RMTGuard(Guard):
         tier: str = DEFAULT_TIER,
         epsilon: dict[str, list[float]] | None = None,
         margin: float | None = None,
-        method: str = "fast",
+        method: str = "inertia",
         rank: int = 16,
         niter: int = 2,
         include: list[str] | None = None,
@@ -88,11 +90,17 @@ class RMTGuard(Guard):
         self._baselines: list[_Baseline] | None = None
 
     def _count(self, tensor: Any, rank: int) -> Any:
-        from invarlock.guards._mp import count_exact, count_fast
+        import torch
 
-        if self.method == "exact":
-            return count_exact(tensor, self.margin)
-        return count_fast(tensor, self.margin, rank=rank, niter=self.niter)
+        from invarlock.guards._mp import count_inertia, count_lowrank, count_svd
+
+        if not bool(torch.isfinite(tensor.detach().sum())):
+            return None
+        if self.method == "svd":
+            return count_svd(tensor, self.margin)
+        if self.method == "lowrank":
+            return count_lowrank(tensor, self.margin, rank=rank, niter=self.niter)
+        return count_inertia(tensor, self.margin)
 
     def prepare(self, model: Any, adapter: Any, calib: Any, policy: Any) -> dict[str, Any]:
         """Count the outliers of every in-scope weight."""
@@ -105,7 +113,7 @@ class RMTGuard(Guard):
         for weight in scope.weights:
             tensor = model.get_parameter(weight.name)
             counted = self._count(tensor, self.rank)
-            if not math.isfinite(counted.edge) or counted.edge == 0.0:
+            if counted is None or counted.edge == 0.0:
                 skipped.append(weight.name)
                 continue
             exact += counted.exact
@@ -202,7 +210,7 @@ class RMTGuard(Guard):
         if tuple(tensor.shape) != base.shape:
             return f"weight {name!r} changed shape {base.shape} → {tuple(tensor.shape)}", None
         counted = self._count(tensor, max(base.rank, base.count + 8))
-        if not math.isfinite(counted.edge):
+        if counted is None:
             return f"weight {name!r} holds non-finite values", None
         return None, counted
 

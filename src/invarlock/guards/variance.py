@@ -64,11 +64,11 @@ class VarianceGuard(Guard):
     |mean'−mean|/std of every output channel (its own band) and input columns that became
     constant (a zeroed head or feature: abort). For GPT-2 ``Conv1D`` (in, out) weights the
     output channel is dim 1. Activations (when the run has calibration windows): the
-    variance over tokens of every channel of each block's output, before vs after, paired
-    by window; per block the worst channel's mean log-ratio over windows and its
-    t-interval, judged on the interval's end nearest zero (the change the windows agree
-    on). The guard only reads the model: it never changes a weight. Default scope: the
-    Linear/Conv1D weights inside the transformer blocks (the largest ``nn.ModuleList``).
+    variance of each block's output (over tokens, averaged over channels), before vs after,
+    paired by window: per block the mean log-ratio over windows and its t-interval, judged
+    on the interval's end nearest zero (the change the windows agree on). The guard only
+    reads the model: it never changes a weight. Default scope: the Linear/Conv1D weights
+    inside the transformer blocks (the largest ``nn.ModuleList``).
 
     Args:
         tier: Band set (``conservative``, ``balanced``, ``aggressive``); set from
@@ -77,8 +77,8 @@ class VarianceGuard(Guard):
         warn_ratio_change: Warn when any channel's |std'/std − 1| exceeds this.
         max_mean_shift: Abort when any channel's |mean'−mean|/std exceeds this.
         warn_mean_shift: Warn when any channel's |mean'−mean|/std exceeds this.
-        max_activation_change: Abort when a block output channel's variance changed by
-            more than this (relative, at the interval's end nearest zero).
+        max_activation_change: Abort when a block's output variance changed by more than
+            this (relative, at the interval's end nearest zero).
         warn_activation_change: Warn likewise.
         source: ``weights``, ``activations`` or ``both`` (activations need ``calib``).
         windows: Calibration windows the activation pass uses (before and after).
@@ -295,31 +295,22 @@ class VarianceGuard(Guard):
         if not bool(torch.isfinite(after).all()):
             metrics["activations"] = {"finite": False}
             return "abort", "block outputs hold non-finite values on the calibration windows"
-        mean, lower, upper = paired_log_ratio(base.variance, after, self.confidence)
-        effect = torch.maximum(lower, -upper).clamp_min(0.0)  # the change the windows agree on
-        block_mean, block_low, block_high = paired_log_ratio(
-            base.variance.mean(dim=2, keepdim=True),
-            after.mean(dim=2, keepdim=True),
-            self.confidence,
+        before_total = base.variance.mean(dim=2, keepdim=True)
+        mean, lower, upper = paired_log_ratio(
+            before_total, after.mean(dim=2, keepdim=True), self.confidence
         )
+        effect = torch.maximum(lower, -upper).clamp_min(0.0)  # the change the windows agree on
         rows = []
         for index in range(effect.shape[0]):
-            channel = int(effect[index].argmax())
             rows.append(
                 {
                     "block": f"{base.container}.{index}",
-                    "worst_channel": channel,
-                    "change": math.exp(float(mean[index, channel])) - 1,
+                    "change": math.expm1(float(mean[index, 0])),
                     "interval": [
-                        math.exp(float(lower[index, channel])) - 1,
-                        math.exp(float(upper[index, channel])) - 1,
+                        math.expm1(float(lower[index, 0])),
+                        math.expm1(float(upper[index, 0])),
                     ],
-                    "agreed_change": math.expm1(float(effect[index, channel])),
-                    "block_change": math.exp(float(block_mean[index, 0])) - 1,
-                    "block_interval": [
-                        math.exp(float(block_low[index, 0])) - 1,
-                        math.exp(float(block_high[index, 0])) - 1,
-                    ],
+                    "agreed_change": math.expm1(float(effect[index, 0])),
                 }
             )
         rows.sort(key=lambda row: row["agreed_change"], reverse=True)
@@ -335,9 +326,9 @@ class VarianceGuard(Guard):
         )
         low, high = worst["interval"]
         detail = (
-            f"channel {worst['worst_channel']} of {worst['block']!r} output variance changed "
-            f"{worst['change']:+.2%} ({self.confidence:.0%} interval {low:+.2%} … {high:+.2%} "
-            f"over {len(base.windows)} windows)"
+            f"output variance of {worst['block']!r} changed {worst['change']:+.2%} "
+            f"({self.confidence:.0%} interval {low:+.2%} … {high:+.2%} over "
+            f"{len(base.windows)} windows)"
         )
         if action == "continue":
             return action, f"block output variance within bands; largest: {detail}"
