@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     RegisterGuard = Callable[..., None]
     RegisterAdapter = Callable[..., None]
+    RegisterEvaluator = Callable[..., None]
 
 # --------------------------------------------------------------------------- discovery
 
@@ -63,6 +64,23 @@ def invarlock_register_adapters(register: RegisterAdapter) -> None:
     :return: nothing; results are ignored.
 
     Local plugin files: may implement.
+    """
+
+
+@hookspec
+def invarlock_register_evaluators(register: RegisterEvaluator) -> None:
+    """Hand evaluator classes (metrics for the paired evaluation) to the host.
+
+    Fires once per plugin when the plugin manager collects plugins. Call
+    ``register(evaluator_cls, name=None)`` for each
+    :class:`~invarlock.evaluation.base.Evaluator` subclass; ``name`` (default
+    ``evaluator_cls.name``) is what ``eval.metric`` selects. The built-in ``perplexity``
+    evaluator arrives the same way. Name clashes are errors.
+
+    :param register: callback ``register(evaluator_cls, name=None)``.
+    :return: nothing; results are ignored.
+
+    Local plugin files: may implement (this is how a project-specific metric is added).
     """
 
 
@@ -149,7 +167,9 @@ def invarlock_guard_prepare(
     :param guard_name: the guard being prepared.
     :param model: the unedited model.
     :param adapter: the adapter that loaded it.
-    :param calib: calibration batches, or ``None`` when the run has no dataset.
+    :param calib: calibration batches, or ``None`` when the run has no dataset: a list of
+        ``torch.LongTensor`` input-id batches ``[batch, seq_len]`` on the model's device
+        (``dataset.calib_windows`` windows, disjoint from the evaluation windows).
     :param policy: the guard's YAML block (read-only).
     :return: a mapping (``{"ready": False, "message": ...}`` stops the run before the
         edit), or ``None`` when this plugin does not own ``guard_name``. First non-``None``

@@ -41,7 +41,12 @@ class CliResult:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INVARLOCK_") and k != "COLUMNS"}
+    keep = {"INVARLOCK_CACHE_DIR"}  # the test session's cache, never the user's
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if (k in keep or not k.startswith("INVARLOCK_")) and k != "COLUMNS"
+    }
     env.update(OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
     env.update(extra)
     return env

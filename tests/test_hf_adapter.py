@@ -16,7 +16,6 @@ import torch
 
 from invarlock.adapters import AutoAdapter, HF_Causal_Adapter
 from invarlock.core.errors import ConfigError, ModelLoadError
-from invarlock.testing import export_gguf
 
 NETWORK_ENV = "INVARLOCK_ALLOW_NETWORK"
 
@@ -29,11 +28,6 @@ def _no_network_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def adapter() -> HF_Causal_Adapter:
     return HF_Causal_Adapter()
-
-
-@pytest.fixture(scope="module")
-def tiny_gguf(tiny_llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return export_gguf(tiny_llama_dir, tmp_path_factory.mktemp("gguf") / "tiny-llama.gguf")
 
 
 def _copy_config_only(model_dir: Path, target: Path) -> Path:

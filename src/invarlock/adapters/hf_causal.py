@@ -4,8 +4,9 @@ Sources (see :func:`~invarlock.adapters._hf_loading.resolve_source`):
 
 * a local directory with ``config.json`` and safetensors weights (preferred) or a pickled
   ``pytorch_model.bin``, which is only ever read with ``torch.load(weights_only=True)``;
-* a local ``.gguf`` file, or a directory plus ``gguf_file=NAME``: loaded through transformers'
-  GGUF support and dequantized to dense float weights (RTN needs dense weights);
+* a local ``.gguf`` file, or a directory plus ``gguf_file=NAME``, or an embedded model's name
+  (``smollm2-135m``): dequantized to dense float weights (RTN needs dense weights) once, into
+  the model cache (:mod:`invarlock.models.cache`), and loaded from there;
 * a Hub id, only when ``INVARLOCK_ALLOW_NETWORK=1``; otherwise loading fails at once.
 
 Without ``INVARLOCK_ALLOW_NETWORK=1`` transformers is always called with
@@ -28,6 +29,9 @@ from invarlock.adapters import _hf_loading as loading
 from invarlock.adapters._hf_describe import describe_model
 from invarlock.core.api import ModelAdapter
 from invarlock.core.errors import ConfigError, ModelLoadError
+from invarlock.models._quiet import quiet_transformers
+from invarlock.models.cache import CachedModel, cached_gguf
+from invarlock.models.convert import check_gguf_available, dequantize_config
 
 
 def _transformers_version() -> tuple[int, int]:
@@ -66,24 +70,8 @@ def _from_pretrained_kwargs(
         kwargs["device_map"] = options["device_map"]
     if source.gguf_file is not None:
         kwargs["gguf_file"] = source.gguf_file
-        kwargs.update(_gguf_dequantize_config())
+        kwargs.update(dequantize_config())
     return kwargs
-
-
-def _gguf_dequantize_config() -> dict[str, Any]:
-    """Ask transformers to unpack GGUF blocks into dense weights, where it can keep them packed."""
-    try:
-        from transformers import GgufConfig
-    except ImportError:  # older transformers always dequantizes GGUF files
-        return {}
-    return {"quantization_config": GgufConfig(dequantize=True)}
-
-
-def _check_gguf_available() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("gguf") is None:
-        raise ModelLoadError("loading a .gguf file needs the 'gguf' package: pip install gguf")
 
 
 class HF_Causal_Adapter(ModelAdapter):
@@ -100,6 +88,11 @@ class HF_Causal_Adapter(ModelAdapter):
     name: ClassVar[str] = "hf_causal"
     backend: ClassVar[str | None] = "transformers"
     requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")
+
+    def __init__(self) -> None:
+        #: Where the last loaded model came from, for ``LoadedModel.info`` (GGUF sources:
+        #: ``gguf_path``, ``gguf_sha256``, ``cache_dir``, ``converted``, ``embedded``).
+        self.load_info: dict[str, Any] = {}
 
     def can_load(self, model_id: str) -> bool:
         """A local model directory or ``.gguf`` file; a Hub id only when downloads are allowed."""
@@ -121,7 +114,7 @@ class HF_Causal_Adapter(ModelAdapter):
             if not any(w.endswith((".safetensors", ".safetensors.index.json")) for w in weights):
                 loading.check_safe_bin_loading(Path(source.location))
         if source.gguf_file is not None:
-            _check_gguf_available()
+            check_gguf_available()
         device_map = kwargs.get("device_map")
         if device_map is not None and device != "auto":
             raise ConfigError(
@@ -129,21 +122,47 @@ class HF_Causal_Adapter(ModelAdapter):
             )
         target = None if device_map is not None else loading.resolve_device(device)
         dtype = loading.resolve_dtype(kwargs.get("dtype"))
-        model = self._from_pretrained(source, _from_pretrained_kwargs(source, kwargs, dtype))
+        if source.kind == "gguf":
+            cached = self._cached(source)
+            load_from = loading.ModelSource("hf_dir", str(cached.path))
+            call = _from_pretrained_kwargs(load_from, kwargs, dtype)
+            model = self._from_pretrained(load_from, call, from_cache=True)
+            model.config.name_or_path = source.gguf_file  # the file, not the cache directory
+        else:
+            model = self._from_pretrained(source, _from_pretrained_kwargs(source, kwargs, dtype))
         if target is not None:
             model.to(target)
-        if source.kind == "gguf":  # transformers records the directory; name the file instead
-            model.config.name_or_path = source.gguf_file
         model.eval()
         model.requires_grad_(False)
         return model
 
+    def _cached(self, source: loading.ModelSource, record: bool = True) -> CachedModel:
+        """The cache entry of a local GGUF source (converted on first use); ``record`` notes
+        it in :attr:`load_info` (``gguf_path``, ``gguf_sha256``, ``cache_dir``, ``converted``)."""
+        cached = cached_gguf(Path(source.gguf_file or ""), source.embedded)
+        if not record:
+            return cached
+        self.load_info = {
+            "gguf_path": source.gguf_file,
+            "gguf_sha256": cached.sha256,
+            "cache_dir": str(cached.path),
+            "converted": cached.converted,
+        }
+        if source.embedded is not None:
+            self.load_info["embedded"] = source.embedded
+        return cached
+
     @staticmethod
-    def _from_pretrained(source: loading.ModelSource, kwargs: dict[str, Any]) -> Any:
+    def _from_pretrained(
+        source: loading.ModelSource, kwargs: dict[str, Any], from_cache: bool = False
+    ) -> Any:
+        """``from_pretrained`` without transformers' progress bars (nor, for invarlock's own
+        cache, its log warnings); any failure is one :class:`ModelLoadError`."""
         from transformers import AutoModelForCausalLM
 
         try:
-            return AutoModelForCausalLM.from_pretrained(source.location, **kwargs)
+            with quiet_transformers(keep_warnings=not from_cache):
+                return AutoModelForCausalLM.from_pretrained(source.location, **kwargs)
         except Exception as exc:  # one readable error for any loader failure; cause is chained
             where = source.gguf_file or source.location
             raise ModelLoadError(
@@ -162,53 +181,32 @@ class HF_Causal_Adapter(ModelAdapter):
         loading.check_options(kwargs, self.name)
         source = loading.resolve_source(model_id, kwargs.get("gguf_file"))
         loading.require_network(source)
-        if source.kind == "hf_dir" and not loading.has_tokenizer_files(Path(source.location)):
+        if source.kind == "gguf":  # the tokenizer converted from the file's metadata, if any
+            location = self._cached(source, record=False).path
+            call: dict[str, Any] = {"local_files_only": True}
+        else:
+            location = Path(source.location)
+            options = _from_pretrained_kwargs(source, kwargs, "auto")
+            keep = ("trust_remote_code", "local_files_only", "revision", "gguf_file")
+            call = {key: options[key] for key in keep if key in options}
+        if source.kind != "hub" and not loading.has_tokenizer_files(location):
             return None
-        if source.kind == "gguf" and not _gguf_has_tokenizer(source.gguf_file or ""):
-            return None
-        options = _from_pretrained_kwargs(source, kwargs, "auto")
-        keep = ("trust_remote_code", "local_files_only", "revision", "gguf_file")
-        call = {key: options[key] for key in keep if key in options}
         try:
-            if source.kind == "gguf":
-                return _gguf_tokenizer(source.gguf_file or "", call)
             from transformers import AutoTokenizer
 
-            return AutoTokenizer.from_pretrained(source.location, **call)
+            with quiet_transformers(keep_warnings=source.kind != "gguf"):
+                tokenizer = AutoTokenizer.from_pretrained(
+                    source.location if source.kind == "hub" else str(location), **call
+                )
         except Exception as exc:  # one readable error for any loader failure; cause is chained
             where = source.gguf_file or source.location
             raise ModelLoadError(
                 f"could not load the tokenizer from {where}: {type(exc).__name__}: {exc}"
             ) from exc
+        if source.kind == "gguf":
+            tokenizer.name_or_path = source.gguf_file
+        return tokenizer
 
     def describe(self, model: Any) -> dict[str, Any]:
         """Shape, size, dtype, device, tied weights and block container of ``model``."""
         return describe_model(model)
-
-
-def _gguf_has_tokenizer(gguf_path: str) -> bool:
-    _check_gguf_available()
-    from gguf import GGUFReader
-
-    try:
-        reader = GGUFReader(gguf_path)
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"could not read GGUF file {gguf_path}: {exc}") from exc
-    return "tokenizer.ggml.tokens" in reader.fields
-
-
-def _gguf_tokenizer(gguf_path: str, call: dict[str, Any]) -> Any:
-    """The tokenizer described by a local GGUF file's metadata, and nothing else.
-
-    transformers prefers a ``tokenizer.json`` next to the file over the file's own metadata, so
-    a GGUF dropped into another model's directory would get that model's tokenizer; resolving
-    it from an empty directory leaves the GGUF as the only source.
-    """
-    import tempfile
-
-    from transformers import AutoTokenizer
-
-    with tempfile.TemporaryDirectory(prefix="invarlock-gguf-") as empty:
-        tokenizer = AutoTokenizer.from_pretrained(empty, **call)
-    tokenizer.name_or_path = gguf_path
-    return tokenizer

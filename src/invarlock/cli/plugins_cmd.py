@@ -27,6 +27,7 @@ CATEGORIES = {
     "adapters": (Kind.ADAPTER,),
     "guards": (Kind.GUARD,),
     "edits": (Kind.EDIT,),
+    "evaluators": (Kind.EVALUATOR,),
     "hooks": (Kind.HOOKS,),
 }
 

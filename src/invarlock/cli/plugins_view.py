@@ -18,6 +18,7 @@ _TITLES = {
     Kind.ADAPTER: "Adapters",
     Kind.GUARD: "Guards",
     Kind.EDIT: "Edits",
+    Kind.EVALUATOR: "Evaluators",
     Kind.HOOKS: "Hook plugins",
 }
 _DASH = "—"
@@ -170,6 +171,8 @@ def _yaml_snippet(record: ComponentRecord, params: Sequence[Parameter]) -> str:
         }
     elif record.kind is Kind.EDIT:
         data = {"edit": {"name": record.name}}
+    elif record.kind is Kind.EVALUATOR:
+        data = {"eval": {"metric": record.name}}
     else:
         data = {"plugins": {"load": [record.plugin.name]}}
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip()

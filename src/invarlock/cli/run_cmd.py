@@ -101,7 +101,9 @@ def _run(
         return 0
 
     from invarlock.cli.run_view import RichObserver, render_summary
+    from invarlock.models.progress import use_console
 
+    use_console(err)  # a GGUF conversion draws under the run's phase spinner
     report = Runner(config, manager, RichObserver(err)).execute()
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")

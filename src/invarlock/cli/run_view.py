@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.status import Status as Spinner
 from rich.table import Table
 from rich.text import Text
@@ -32,6 +34,8 @@ class RichObserver(RunObserver):
     def __init__(self, console: Console) -> None:
         self.console = console
         self._spinner: Spinner | None = None
+        self._bar: Progress | None = None
+        self._bar_started = 0.0
 
     def phase_start(self, phase: str, detail: str) -> None:
         self._spinner = self.console.status(Text(f"{phase}: {detail}"))
@@ -41,7 +45,34 @@ class RichObserver(RunObserver):
         if self._spinner is not None:
             self._spinner.stop()
             self._spinner = None
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
         self.console.print(Text(f"  {phase:<9} {seconds:8.3f} s"))
+
+    def progress(self, phase: str, done: int, total: int, tokens: int) -> None:
+        """A bar with windows done and tokens/s, replacing the phase's spinner (terminals only:
+        a redirected stderr gets the per-phase lines without a bar)."""
+        if not self.console.is_terminal:
+            return
+        if self._bar is None:
+            if self._spinner is not None:
+                self._spinner.stop()
+                self._spinner = None
+            self._bar = Progress(
+                TextColumn(f"  {phase:<9}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("windows  {task.fields[rate]}"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._bar.add_task(phase, total=total, rate="")
+            self._bar.start()
+            self._bar_started = time.perf_counter() - 1e-9
+        rate = tokens / (time.perf_counter() - self._bar_started)
+        self._bar.update(self._bar.task_ids[0], completed=done, rate=f"{rate:,.0f} tok/s")
 
     def guard_outcome(self, outcome: GuardOutcome) -> None:
         style = _ACTION_STYLE.get(outcome.action, "")
@@ -97,6 +128,8 @@ def render_summary(console: Console, report: RunReport) -> None:
     if report.decision.get("model_restored"):
         line.append("  (model restored from snapshot, verified by hash)")
     console.print(line)
+    if report.evaluation:
+        render_evaluation(console, report.evaluation)
     if report.edit:
         layers = report.edit.get("layers", [])
         line = Text(f"Edit: {report.edit.get('name')} on {len(layers)} layer(s)")
@@ -108,6 +141,40 @@ def render_summary(console: Console, report: RunReport) -> None:
     console.print(Text(f"Report: {_relative(Path(report.run_dir) / 'report.json')}"))
     if report.export:
         console.print(Text(f"Quantized checkpoint: {_relative(Path(report.export['path']))}"))
+
+
+def render_evaluation(console: Console, ev: dict[str, Any]) -> None:
+    """Perplexities, their ratio with its interval, the gate's verdict and early stopping."""
+    base, edited, ratio, gate = ev["baseline"], ev["edited"], ev["ratio"], ev["gate"]
+    cached = " (baseline cached)" if base["cached"] else ""
+    console.print(
+        Text(
+            f"Evaluation: {ev['metric']} {_num(base['ppl'])} → {_num(edited['ppl'])} on "
+            f"{ev['windows_used']}/{ev['windows_planned']} windows × "
+            f"{ev['dataset']['seq_len']} tokens{cached}"
+        )
+    )
+    line = Text(
+        f"  ratio {_num(ratio['point'], 4)}  [{_num(ratio['lower'], 4)}, "
+        f"{_num(ratio['upper'], 4)}] ({ratio['confidence']:.0%} bootstrap interval)"
+    )
+    if gate["max_ppl_ratio"] is not None:
+        verdict = "passed" if gate["passed"] else "failed"
+        line.append(f"  gate ≤ {gate['max_ppl_ratio']:g} on {gate['gate_on']}: ")
+        line.append(verdict, style="green" if gate["passed"] else "red")
+    console.print(line)
+    stop = ev["early_stop"]
+    if stop["stopped_at"] is not None:
+        console.print(
+            Text(
+                f"  early stop after {stop['stopped_at']} windows: {stop['reason']}; "
+                f"{ev['tokens_saved']:,} tokens saved"
+            )
+        )
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def _relative(path: Path) -> str:

@@ -39,6 +39,12 @@ class AdapterEntryPoint(ClassEntryPoint):
         register(self.cls, name=self.name)
 
 
+class EvaluatorEntryPoint(ClassEntryPoint):
+    @hookimpl
+    def invarlock_register_evaluators(self, register: Callable[..., None]) -> None:
+        register(self.cls, name=self.name)
+
+
 class GuardBinding:
     """Implements the guard hooks for one guard class, answering only for ``name``.
 
@@ -93,7 +99,10 @@ class AdapterBinding:
             return None
         adapter = self.cls()
         model = adapter.load_model(model_id, device=device, **dict(options))
-        return LoadedModel(model=model, adapter=adapter, adapter_name=self.name, model_id=model_id)
+        info = dict(getattr(adapter, "load_info", None) or {})  # e.g. the source GGUF file
+        return LoadedModel(
+            model=model, adapter=adapter, adapter_name=self.name, model_id=model_id, info=info
+        )
 
     def __repr__(self) -> str:
         return f"<AdapterBinding {self.name}={self.cls.__module__}:{self.cls.__qualname__}>"

@@ -19,8 +19,9 @@ from invarlock.plugins.settings import ENV_DISABLE_AUTOLOAD, ENV_PLUGINS, env_fl
 GUARD_GROUP = "invarlock.guards"
 ADAPTER_GROUP = "invarlock.adapters"
 HOOKS_GROUP = "invarlock.hooks"
+EVALUATOR_GROUP = "invarlock.evaluators"
 EDIT_GROUP = "invarlock.edits"  # not supported: reported, never loaded
-ENTRY_POINT_GROUPS = (ADAPTER_GROUP, GUARD_GROUP, HOOKS_GROUP, EDIT_GROUP)
+ENTRY_POINT_GROUPS = (ADAPTER_GROUP, GUARD_GROUP, EVALUATOR_GROUP, HOOKS_GROUP, EDIT_GROUP)
 
 BUILTIN_DISTRIBUTION = "invarlock"
 LOCAL_PLUGIN_FILE = "invarlock_plugins.py"

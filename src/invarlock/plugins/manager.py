@@ -28,16 +28,19 @@ from invarlock import hookspecs
 from invarlock._markers import PROJECT_NAME
 from invarlock.core.api import Guard, LoadedModel, ModelAdapter
 from invarlock.core.errors import ConfigError, ModelLoadError, PluginError
+from invarlock.evaluation.base import Evaluator
 from invarlock.plugins.bindings import (
     AdapterBinding,
     AdapterEntryPoint,
     ClassEntryPoint,
+    EvaluatorEntryPoint,
     GuardBinding,
     GuardEntryPoint,
 )
 from invarlock.plugins.discovery import (
     ADAPTER_GROUP,
     EDIT_GROUP,
+    EVALUATOR_GROUP,
     GUARD_GROUP,
     HOOKS_GROUP,
     EntryPointSpec,
@@ -65,11 +68,17 @@ _GROUP_KIND = {
     ADAPTER_GROUP: Kind.ADAPTER,
     HOOKS_GROUP: Kind.HOOKS,
     EDIT_GROUP: Kind.EDIT,
+    EVALUATOR_GROUP: Kind.EVALUATOR,
 }
-_BASES: dict[Kind, type] = {Kind.GUARD: Guard, Kind.ADAPTER: ModelAdapter}
+_BASES: dict[Kind, type] = {
+    Kind.GUARD: Guard,
+    Kind.ADAPTER: ModelAdapter,
+    Kind.EVALUATOR: Evaluator,
+}
 _REGISTER_HOOKS = {
     Kind.GUARD: "invarlock_register_guards",
     Kind.ADAPTER: "invarlock_register_adapters",
+    Kind.EVALUATOR: "invarlock_register_evaluators",
 }
 _EDITS_NOT_SUPPORTED = (
     "not supported: plugins add adapters and guards, not edit algorithms "
@@ -228,6 +237,8 @@ class PluginManager:
             plugin: Any = obj
         elif kind is Kind.GUARD:
             plugin = GuardEntryPoint(kind.value, spec.name, obj)
+        elif kind is Kind.EVALUATOR:
+            plugin = EvaluatorEntryPoint(kind.value, spec.name, obj)
         else:
             plugin = AdapterEntryPoint(kind.value, spec.name, obj)
         self._register(info, plugin)
@@ -569,6 +580,12 @@ class PluginManager:
         return self.pm.hook.invarlock_guard_prepare(
             guard_name=name, model=model, adapter=adapter, calib=calib, policy=policy
         )
+
+    def evaluator(self, name: str) -> Evaluator:
+        """A new instance of the registered evaluator ``name`` (``eval.metric``)."""
+        record = self.require(Kind.EVALUATOR, name)
+        assert record.cls is not None
+        return record.cls()
 
     def guard_validate(
         self, name: str, model: Any, adapter: Any, context: Mapping[str, Any]

@@ -40,17 +40,22 @@ class Kind(str, Enum):
     GUARD = "guard"
     ADAPTER = "adapter"
     EDIT = "edit"
+    EVALUATOR = "evaluator"
     HOOKS = "hooks"  # a hook-style plugin module (no class of its own)
 
     @property
     def label(self) -> str:
-        return {"guard": "Guard", "adapter": "Adapter", "edit": "Edit", "hooks": "Hooks"}[
-            self.value
-        ]
+        return {
+            "guard": "Guard",
+            "adapter": "Adapter",
+            "edit": "Edit",
+            "evaluator": "Evaluator",
+            "hooks": "Hooks",
+        }[self.value]
 
 
 #: The order of tables in ``invarlock plugins``.
-KIND_ORDER = (Kind.ADAPTER, Kind.GUARD, Kind.EDIT, Kind.HOOKS)
+KIND_ORDER = (Kind.ADAPTER, Kind.GUARD, Kind.EDIT, Kind.EVALUATOR, Kind.HOOKS)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from typing import Any
 import yaml
 
 from invarlock.core.errors import ConfigError
+from invarlock.data.settings import DatasetSection, parse_dataset
+from invarlock.evaluation.settings import EvalSection, parse_eval
 from invarlock.guards._tiers import DEFAULT_TIER, TIERS
 
 #: The guards a config without ``guards.order`` runs, in this order.
@@ -81,8 +83,8 @@ class RunConfig:
     guards: GuardsSection
     output: OutputSection
     plugins: PluginsSection
-    dataset: Any = None
-    eval: Any = None
+    dataset: DatasetSection | None = None  # None: no dataset (calib=None, no evaluation)
+    eval: EvalSection | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     lines: dict[str, int] = field(default_factory=dict)
@@ -326,8 +328,8 @@ def _validate(data: dict[str, Any], path: Path | None, lines: dict[str, int]) ->
         guards=guards,
         output=output,
         plugins=plugins,
-        dataset=data.get("dataset"),
-        eval=data.get("eval"),
+        dataset=parse_dataset(check, data),
+        eval=parse_eval(check, data),
         raw=data,
         path=path,
         lines=lines,

@@ -30,6 +30,7 @@ class RunReport:
     edit: dict[str, Any] | None = None
     snapshot: dict[str, Any] | None = None
     guards: list[dict[str, Any]] = field(default_factory=list)
+    evaluation: dict[str, Any] | None = None  # absent from report.json when None
     skipped_guards: list[dict[str, str]] = field(default_factory=list)
     decision: dict[str, Any] = field(default_factory=dict)
     export: dict[str, Any] | None = None
@@ -39,7 +40,10 @@ class RunReport:
     error: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({"schema": REPORT_SCHEMA, **self.__dict__})
+        data = {"schema": REPORT_SCHEMA, **self.__dict__}
+        if data["evaluation"] is None:
+            del data["evaluation"]
+        return jsonable(data)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -64,6 +64,9 @@ class RunObserver:
 
     def guard_outcome(self, outcome: GuardOutcome) -> None: ...
 
+    def progress(self, phase: str, done: int, total: int, tokens: int) -> None:
+        """``done`` of ``total`` windows (``tokens`` tokens) of an evaluation phase are scored."""
+
 
 @dataclass
 class _State:
@@ -77,6 +80,8 @@ class _State:
     snapshot: Any = None
     edited: bool = False
     prepared: dict[str, GuardOutcome] = field(default_factory=dict)
+    evaluation: Any = None  # PairedEvaluation when the run has a dataset
+    evaluated: Any = None  # its EvaluationResult once the edited model is scored
 
 
 class Runner:
@@ -146,6 +151,7 @@ class Runner:
         plan, report, run = state.plan, state.report, state.run
         assert run is not None
         guards = {g.name: self._configure_guard(g) for g in plan.guards}  # before the slow load
+        evaluator = self._evaluator()  # an unknown eval.metric fails before the load too
 
         with self._phase(report, "load", f"{plan.model_id} ({plan.adapter_resolved})"):
             loaded = self._load(plan)
@@ -153,6 +159,9 @@ class Runner:
             description = dict(loaded.adapter.describe(loaded.model))
             report.model = {"id": plan.model_id, "adapter": loaded.adapter_name, **description}
         self._notify("invarlock_model_loaded", run=run, loaded=loaded, description=description)
+        if self.config.dataset is not None:
+            with self._phase(report, "data", self.config.dataset.source):
+                state.evaluation = self._prepare_evaluation(loaded, evaluator)
 
         with self._phase(report, "snapshot", "tensors the edit will write"):
             from invarlock.runner.snapshot import Snapshot
@@ -178,6 +187,11 @@ class Runner:
         if any(o.aborts for o in state.prepared.values()):
             self._decide(state, description)  # nothing edited: the model was never changed
             return
+        if evaluator is not None:
+            with self._phase(report, "baseline", f"{evaluator.name} on the unedited model"):
+                state.evaluation.run_baseline(state.model)
+            if state.evaluation.cache_warning:
+                report.warnings.append(state.evaluation.cache_warning)
 
         with self._phase(report, "edit", plan.edit_name):
             state.edited = True  # set first: a failure inside apply() leaves a partial edit
@@ -190,6 +204,10 @@ class Runner:
                 outcome = self._guard_call(state, g, VALIDATE, description, edit=report.edit)
                 if outcome.aborts and self.config.guards.fail_fast:
                     break
+        if evaluator is not None and not any(g["action"] == "abort" for g in report.guards):
+            with self._phase(report, "evaluate", f"{evaluator.name} on the edited model"):
+                state.evaluated = state.evaluation.run_edited(state.model)
+                report.evaluation = state.evaluated.to_dict()
         self._decide(state, description)
 
     # ------------------------------------------------------------------ steps
@@ -207,6 +225,28 @@ class Runner:
                 f"{type(exc).__name__}: {exc}"
             ) from exc
 
+    def _evaluator(self) -> Any:
+        """The ``eval.metric`` evaluator, or ``None`` when the run evaluates nothing."""
+        settings = self.config.eval
+        if self.config.dataset is None or settings is None or not settings.enabled:
+            return None
+        return self.manager.evaluator(settings.metric)
+
+    def _prepare_evaluation(self, loaded: Any, evaluator: Any) -> Any:
+        """Tokenizer, windows and calibration batches (see invarlock.evaluation.paired)."""
+        from invarlock.evaluation.paired import PairedEvaluation, load_tokenizer
+
+        assert self.config.dataset is not None and self.config.eval is not None
+        tokenizer = load_tokenizer(loaded, dict(self.config.model.options))
+        return PairedEvaluation.prepare(
+            self.config.dataset,
+            self.config.eval,
+            evaluator,
+            loaded.model,
+            tokenizer,
+            progress=self.observer.progress,
+        )
+
     def _configure_guard(self, g: GuardPlan) -> Any:
         try:
             return self.manager.configure_guard(g.name, g.options)
@@ -221,8 +261,9 @@ class Runner:
         started = time.perf_counter()
         try:
             if phase == PREPARE:
+                calib = state.evaluation.calib if state.evaluation is not None else None
                 raw = self.manager.guard_prepare(
-                    g.name, state.model, state.adapter, None, g.options
+                    g.name, state.model, state.adapter, calib, g.options
                 )
                 outcome = check_prepare_result(g.name, raw)
             else:
@@ -251,8 +292,10 @@ class Runner:
         report = state.report
         aborts = [g for g in report.guards if g["action"] == "abort"]
         warns = [g for g in report.guards if g["action"] == "warn"]
-        if aborts:
+        gate = state.evaluated.gate_failure() if state.evaluated is not None else None
+        if aborts or gate:
             reasons = [f"{g['guard']} ({g['phase']}): {g['message']}" for g in aborts]
+            reasons += [gate] if gate else []
             edited = state.edited
             if edited:
                 self._restore(state)
