@@ -41,6 +41,8 @@ import torch
 from invarlock.core.results import jsonable
 from invarlock.data.corpus import corpus_text
 from invarlock.edits import get_edit
+from invarlock.evaluation.perplexity import PerplexityEvaluator
+from invarlock.evaluation.stats import ratio_interval
 from invarlock.guards import BUILTIN_GUARDS
 from invarlock.guards._scope import resolve_scope
 from invarlock.runner.snapshot import Snapshot
@@ -139,13 +141,7 @@ def load_model(model_id: str) -> tuple[torch.nn.Module, Any, Any]:
 
     adapter = HF_Causal_Adapter()
     model = adapter.load_model(model_id, device="cpu")
-    tokenizer = getattr(model, "invarlock_tokenizer", None)
-    if tokenizer is None:
-        from transformers import AutoTokenizer
-
-        source = model.config._name_or_path if Path(model_id).suffix == ".gguf" else model_id
-        tokenizer = AutoTokenizer.from_pretrained(source)
-    return model.float().eval(), tokenizer, adapter
+    return model.float().eval(), adapter.load_tokenizer(model_id), adapter
 
 
 def corpus_windows(tokenizer: Any, name: str, seq_len: int) -> torch.Tensor:
@@ -160,30 +156,21 @@ def sample(windows: torch.Tensor, count: int, rng: random.Random) -> torch.Tenso
 
 
 def window_nll(model: torch.nn.Module, windows: torch.Tensor, batch: int = 4) -> list[float]:
-    """Mean next-token negative log-likelihood of every window."""
+    """Each window's mean next-token NLL, by the built-in ``perplexity`` evaluator."""
+    evaluator = PerplexityEvaluator()
     values: list[float] = []
-    with torch.no_grad():
+    with torch.inference_mode():
         for start in range(0, windows.shape[0], batch):
-            ids = windows[start : start + batch]
-            logits = model(input_ids=ids).logits[:, :-1].float()
-            loss = torch.nn.functional.cross_entropy(
-                logits.transpose(1, 2), ids[:, 1:], reduction="none"
-            )
-            values += loss.mean(dim=1).tolist()
+            values += evaluator.window_losses(model, windows[start : start + batch]).tolist()
     return values
 
 
 def paired_ratio(base: list[float], edited: list[float], confidence: float) -> dict[str, float]:
-    """exp(mean paired NLL difference) with its t-interval over windows."""
-    from invarlock.guards._activations import t_quantile
-
-    diffs = [e - b for b, e in zip(base, edited, strict=True)]
-    if not all(math.isfinite(d) for d in diffs):
+    """The paired evaluation's perplexity ratio and bootstrap interval (as the runner's gate)."""
+    if not all(math.isfinite(v) for v in edited):
         return {"point": math.inf, "lower": math.inf, "upper": math.inf}
-    mean = statistics.fmean(diffs)
-    half = t_quantile(confidence, len(diffs) - 1) * statistics.stdev(diffs) / len(diffs) ** 0.5
-    exp = lambda x: math.exp(min(x, 700.0))  # noqa: E731
-    return {"point": exp(mean), "lower": exp(mean - half), "upper": exp(mean + half)}
+    found = ratio_interval(list(zip(base, edited, strict=True)), confidence, seed=0)
+    return {"point": found.point, "lower": found.lower, "upper": found.upper}
 
 
 # --------------------------------------------------------------------------- one seed
@@ -343,9 +330,10 @@ def render(records: list[Record], args: argparse.Namespace, info: dict[str, Any]
         f"{args.seq_len} tokens from `northanger_abbey` (guards' `calib`), {args.eval_windows} "
         f"held-out windows of {args.seq_len} tokens from `persuasion` for the paired "
         f"perplexity ratio (edited vs unedited on the same windows, {args.confidence:.0%} "
-        f"t-interval over windows); gate: {args.gate_on} bound ≤ {args.max_ppl_ratio}. The seed "
-        "also picks the layer, head, row or element a planted fault hits. Each cell counts "
-        "the guard's actions over the seeds; the chain rolls back when any guard aborts.",
+        f"bootstrap interval of `invarlock.evaluation`); gate: {args.gate_on} bound ≤ "
+        f"{args.max_ppl_ratio}. The seed also picks the layer, head, row or element a planted "
+        "fault hits. Each cell counts the guard's actions over the seeds; the chain rolls "
+        "back when any guard aborts.",
         "",
         "| kind | edit | perplexity ratio | gate fails | "
         + " | ".join(GUARD_NAMES)

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from invarlock.evaluation.sequence import student_t_quantile
+
 
 class _StopForward(Exception):
     """Raised by the last block's hook: nothing after it is needed."""
@@ -77,17 +79,6 @@ def paired_log_ratio(
     mean = ratio.mean(dim=1)
     if windows < 2:
         return mean, mean, mean
-    half = t_quantile(confidence, windows - 1) * ratio.std(dim=1) / windows**0.5
+    quantile = student_t_quantile(0.5 + confidence / 2, windows - 1)
+    half = quantile * ratio.std(dim=1) / windows**0.5
     return mean, mean - half, mean + half
-
-
-def t_quantile(confidence: float, dof: int) -> float:
-    """Two-sided Student-t quantile (Cornish–Fisher expansion; within 1 % for dof ≥ 2)."""
-    from statistics import NormalDist
-
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    g1 = (z**3 + z) / 4
-    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
-    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
-    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
-    return z + g1 / dof + g2 / dof**2 + g3 / dof**3 + g4 / dof**4
