@@ -211,7 +211,8 @@ def test_include_and_exclude_patterns(cls, llama: LlamaForCausalLM) -> None:
 def test_include_matching_nothing_is_not_ready(cls, gpt2: GPT2LMHeadModel) -> None:
     prep = cls(include=["*.q_proj.*"]).prepare(gpt2, None, None, None)
     assert prep["ready"] is False
-    assert "include pattern '*.q_proj.*' matches no Linear/Conv1D weight" in prep["message"]
+    expected = "include pattern '*.q_proj.*' matches no Linear/Conv1D/Embedding weight"
+    assert expected in prep["message"]
 
 
 def test_model_without_module_list_checks_every_linear() -> None:

@@ -95,6 +95,18 @@ def test_spectral_judges_each_family_with_its_band(gpt2: GPT2LMHeadModel) -> Non
     assert families["mlp"]["max_rel_change"] == pytest.approx(0.08, rel=1e-3)
 
 
+def test_embeddings_are_a_family_of_their_own(llama: LlamaForCausalLM) -> None:
+    guard = SpectralGuard(include=["model.embed_tokens.weight", "*.mlp.up_proj.weight"])
+    prep = guard.prepare(llama, None, None, None)
+    assert prep["checked"] == 3
+    scale("model.embed_tokens.weight", 1.02)(llama)
+    out = guard.validate(llama, None, {})
+    assert out["action"] == "abort"
+    assert "limit 1.00% for embeddings" in out["message"]
+    families = {f["family"]: f["max_rel_change"] for f in out["metrics"]["families"]}
+    assert families["embeddings"] == pytest.approx(0.02, rel=1e-4) and families["mlp"] < 1e-6
+
+
 def test_z_score_flags_one_layer_out_of_line(llama: LlamaForCausalLM) -> None:
     # every MLP weight moves 0.4 % (inside a 2 %/4 % band) except one that moves 1.9 %: its
     # z (deviation over the scale, floored at a tenth of the warn band) is 7.5
