@@ -52,7 +52,7 @@ class RMTGuard(Guard):
     Args:
         tier: Band set (``conservative``, ``balanced``, ``aggressive``); set from
             ``guards.tier`` unless this block names its own.
-        epsilon: Per-family ``{family: [warn, abort]}`` bands on the changed fraction of
+        epsilon: Per-family bands, a mapping family → (warn, abort), on the changed fraction of
             outliers, replacing the tier's for the families given.
         margin: Relative margin above the bulk edge (None: the tier's).
         method: ``inertia`` (exact count), ``lowrank`` (randomized, inertia fallback) or

@@ -44,7 +44,7 @@ class SpectralGuard(Guard):
         max_rel_change: Abort when any weight's |σ'−σ|/σ exceeds this (every family;
             None: the tier's per-family bands).
         warn_rel_change: Warn when any weight's |σ'−σ|/σ exceeds this (≤ max_rel_change).
-        bands: Per-family ``{family: [warn, abort]}`` bands replacing the others for the
+        bands: Per-family bands, a mapping family → (warn, abort), replacing the tier's for the
             families given (families: attention, mlp, embeddings, other).
         z_max: Warn when a layer's change is this many robust z-scores from its family's.
         iterations: Maximum Lanczos steps per weight (each one product with W and Wᵀ).
