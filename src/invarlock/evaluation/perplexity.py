@@ -19,11 +19,15 @@ class PerplexityEvaluator(Evaluator):
     requires: ClassVar[tuple[str, ...]] = ("torch",)
 
     def window_losses(self, model: Any, input_ids: Any) -> Any:
+        import torch
         import torch.nn.functional as F
 
-        logits = model(input_ids=input_ids, use_cache=False).logits[:, :-1, :]
-        targets = input_ids[:, 1:]
+        logits = model(input_ids=input_ids, use_cache=False).logits
+        # Score every position against the next token; the last position has none and is
+        # ignored. Slicing the logits instead would copy them (batch x seq_len x vocab).
+        targets = torch.full_like(input_ids, -100)
+        targets[:, :-1] = input_ids[:, 1:]
         nll = F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="none"
         )
-        return nll.view(targets.shape).mean(dim=1)
+        return nll.view(input_ids.shape)[:, :-1].mean(dim=1)
