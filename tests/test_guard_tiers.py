@@ -90,6 +90,10 @@ def test_spectral_judges_each_family_with_its_band(gpt2: GPT2LMHeadModel) -> Non
     out = guard.validate(gpt2, None, {})
     assert out["action"] == "abort"
     assert out["metrics"]["worst"][0]["name"] == "transformer.h.1.attn.c_attn.weight"
+    layer = out["metrics"]["layers"][0]  # the report's shared per-layer shape
+    assert layer["name"] == "transformer.h.1.attn.c_attn.weight"
+    assert layer["family"] == "attention"
+    assert layer["after"] / layer["before"] == pytest.approx(1.005, rel=1e-5)
     assert "limit 0.20% for attention" in out["message"]
     families = {f["family"]: f for f in out["metrics"]["families"]}
     assert families["mlp"]["max_rel_change"] == pytest.approx(0.08, rel=1e-3)

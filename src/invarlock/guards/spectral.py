@@ -178,6 +178,7 @@ class SpectralGuard(Guard):
             "max_z": max((row["z"] for row in rows), default=0.0),
             "families": _family_summary(rows, self.bands),
             "worst": rows[:METRICS_CAP],
+            "layers": [_layer(row) for row in rows[:METRICS_CAP]],
             "steps": steps,
             "exact_fallbacks": exact,
             **edit_coverage([b.weight for b in self._baselines], edited),
@@ -244,6 +245,19 @@ class SpectralGuard(Guard):
 
 
 _SEVERITY = {"continue": 0, "warn": 1, "abort": 2}
+
+
+def _layer(row: dict[str, Any]) -> dict[str, Any]:
+    """A ``worst`` row in the report's shared per-layer shape (name, family, before, after)."""
+    return {
+        "name": row["name"],
+        "family": row["family"],
+        "before": row["sigma_before"],
+        "after": row["sigma_after"],
+        "rel_change": row["rel_change"],
+        "error_bound": row["error_bound"],
+        "z": row["z"],
+    }
 
 
 def exact_sigma(tensor: Any) -> float:
