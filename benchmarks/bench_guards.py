@@ -1,14 +1,18 @@
-"""Time the built-in guards on a GPT-2-small-shaped model and check spectral against SVD.
+"""Time the guard chain against one evaluation pass and against full SVD, side by side.
 
-Builds a randomly initialized GPT-2 (124M parameters by default) from its config, applies
-an int8 per-channel RTN edit between prepare and validate, and prints, side by side in one
-process on one thread:
+For the default model (SmolLM2-135M) and a GPT-2-small shape (124M parameters, random
+init), in one process on one thread: calibration windows of the bundled corpus (8 × 256
+tokens by default, as configs/default.yaml; the default model's tokenizer, whose ids are
+valid GPT-2 ids), then
 
-* invariants / spectral / variance: prepare and validate wall time;
-* the spectral guard against exact SVD (``torch.linalg.svdvals`` on every in-scope weight,
-  before and after the edit): time, ratio and the largest σ difference.
+* the whole chain: invariants → spectral → rmt → variance, prepare (with the windows as
+  ``calib``) + int8 per-channel RTN + validate, per guard;
+* one evaluation pass over the same windows (the built-in ``perplexity`` evaluator);
+* the full-SVD reference: ``torch.linalg.svdvals`` of every in-scope weight before and
+  after the edit (what the spectral and RMT guards avoid computing);
+* the spectral guard's σ against the exact σ₁ of the same weights.
 
-Usage: ``OMP_NUM_THREADS=1 python benchmarks/bench_guards.py [--n-layer 12] [--bits 8]``
+Usage: ``OMP_NUM_THREADS=1 python benchmarks/bench_guards.py [--models default gpt2-small]``
 """
 
 from __future__ import annotations
@@ -22,118 +26,125 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
 
-from invarlock.guards import InvariantsGuard, SpectralGuard, VarianceGuard
-from invarlock.guards._scope import ScopedWeight, resolve_scope
+from invarlock.data.corpus import corpus_text
+from invarlock.edits import get_edit
+from invarlock.evaluation.perplexity import PerplexityEvaluator
+from invarlock.guards import BUILTIN_GUARDS
+from invarlock.guards._scope import resolve_scope
+
+DEFAULT_MODEL = "smollm2-135m"
 
 
 def timed(func: Callable[[], Any]) -> tuple[Any, float]:
-    """Run ``func`` once; return its result and the wall time in milliseconds."""
+    """Run ``func`` once; return its result and the wall time in seconds."""
     start = time.perf_counter()
     value = func()
-    return value, (time.perf_counter() - start) * 1e3
+    return value, time.perf_counter() - start
 
 
-def rtn_(model: torch.nn.Module, weights: list[ScopedWeight], bits: int) -> None:
-    """Symmetric per-output-channel round-to-nearest, in place (the benchmark's edit)."""
-    qmax = 2 ** (bits - 1) - 1
+def load(name: str) -> tuple[torch.nn.Module, Any]:
+    """The model and the tokenizer of the default model (used for both shapes)."""
+    from invarlock.adapters.hf_causal import HF_Causal_Adapter
+
+    adapter = HF_Causal_Adapter()
+    tokenizer = adapter.load_tokenizer(DEFAULT_MODEL)
+    if name == "default":
+        return adapter.load_model(DEFAULT_MODEL, device="cpu").float().eval(), tokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    return GPT2LMHeadModel(GPT2Config()).eval(), tokenizer
+
+
+def calibration(tokenizer: Any, windows: int, seq_len: int, batch: int) -> list[torch.Tensor]:
+    """The first ``windows`` windows of ``northanger_abbey`` in batches of ``batch``."""
+    ids = tokenizer(corpus_text("northanger_abbey"), return_tensors="pt")["input_ids"][0]
+    rows = ids[: windows * seq_len].view(windows, seq_len)
+    return list(rows.split(batch))
+
+
+def svd_all(model: torch.nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
+    """Every singular value of every weight (tall orientation: LAPACK is faster)."""
+    spectra = {}
     with torch.no_grad():
-        for weight in weights:
-            tensor = model.get_parameter(weight.name)
-            absmax = tensor.abs().amax(dim=1 - weight.out_axis, keepdim=True)
-            scale = absmax.clamp_min(torch.finfo(tensor.dtype).tiny) / qmax
-            tensor.copy_((tensor / scale).round().clamp(-qmax, qmax) * scale)
+        for name in names:
+            matrix = model.get_parameter(name).detach()
+            spectra[name] = torch.linalg.svdvals(
+                matrix.T if matrix.shape[0] < matrix.shape[1] else matrix
+            )
+    return spectra
 
 
-def svd_sigmas(model: torch.nn.Module, weights: list[ScopedWeight]) -> dict[str, float]:
-    """Exact top singular value of every weight (full SVD of the tall orientation)."""
-    sigmas = {}
-    for weight in weights:
-        matrix = model.get_parameter(weight.name).detach()
-        if matrix.shape[0] < matrix.shape[1]:  # LAPACK is ~3x faster on tall matrices
-            matrix = matrix.T
-        sigmas[weight.name] = float(torch.linalg.svdvals(matrix)[0])
-    return sigmas
+def bench(name: str, args: argparse.Namespace) -> dict[str, float]:
+    (model, tokenizer), load_s = timed(lambda: load(name))
+    calib = calibration(tokenizer, args.windows, args.seq_len, args.batch)
+    names = [w.name for w in resolve_scope(model, (), ()).weights]
+    params = sum(p.numel() for p in model.parameters())
+    print(
+        f"\n## {name}: {type(model).__name__}, {params / 1e6:.1f}M parameters, "
+        f"{len(names)} in-scope weights, loaded in {load_s:.1f} s; calib {args.windows} × "
+        f"{args.seq_len} tokens; edit int8 per-channel RTN; threads={torch.get_num_threads()}"
+    )
+    evaluator = PerplexityEvaluator()
+
+    def evaluation_pass() -> None:
+        with torch.inference_mode():
+            for batch in calib:
+                evaluator.window_losses(model, batch)
+
+    _, eval_s = timed(evaluation_pass)
+    guards = [cls() for cls in BUILTIN_GUARDS]
+    prepare_s, validate_s, results = {}, {}, {}
+    for guard in guards:
+        _, prepare_s[guard.name] = timed(lambda g=guard: g.prepare(model, None, calib, None))
+    spectra_before, svd_before_s = timed(lambda: svd_all(model, names))
+    exact_sigma = {n: float(s[0]) for n, s in spectra_before.items()}
+    ours_sigma = guards[1].sigmas
+    edit = get_edit("quant_rtn")
+    context = {"edit": edit.apply(model, edit.parse({"bits": 8})).to_dict()}
+    for guard in guards:
+        results[guard.name], validate_s[guard.name] = timed(
+            lambda g=guard: g.validate(model, None, context)
+        )
+    _, svd_after_s = timed(lambda: svd_all(model, names))
+
+    print(f"\n{'guard':<11}{'prepare s':>11}{'validate s':>12}  action")
+    for guard in guards:
+        print(
+            f"{guard.name:<11}{prepare_s[guard.name]:>11.2f}{validate_s[guard.name]:>12.2f}"
+            f"  {results[guard.name]['action']}"
+        )
+    chain_s = sum(prepare_s.values()) + sum(validate_s.values())
+    svd_s = svd_before_s + svd_after_s
+    relative = max(abs(ours_sigma[n] - exact_sigma[n]) / exact_sigma[n] for n in ours_sigma)
+    print(f"\nwhole chain (prepare + validate):   {chain_s:8.2f} s")
+    print(f"one evaluation pass, same windows:  {eval_s:8.2f} s")
+    print(f"full SVD before + after:            {svd_s:8.2f} s")
+    print(
+        f"chain / evaluation pass: {chain_s / eval_s:.1%}   chain / full SVD: {chain_s / svd_s:.1%}"
+    )
+    print(f"spectral σ vs exact σ₁: max relative error {relative:.2e}")
+    return {"chain": chain_s, "eval": eval_s, "svd": svd_s}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-layer", type=int, default=12, help="GPT-2 blocks (12 = 124M)")
-    parser.add_argument("--bits", type=int, default=8, help="RTN bits of the edit")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--models", nargs="+", default=["default", "gpt2-small"])
+    parser.add_argument("--windows", type=int, default=8)
+    parser.add_argument("--seq-len", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=4)
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    torch.manual_seed(args.seed)
-    model, build_ms = timed(lambda: GPT2LMHeadModel(GPT2Config(n_layer=args.n_layer)).eval())
-    n_params = sum(p.numel() for p in model.parameters())
-    weights = resolve_scope(model, (), ()).weights
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    found = {name: bench(name, args) for name in args.models}
     print(
-        f"GPT-2 n_layer={args.n_layer}: {n_params / 1e6:.1f}M parameters, "
-        f"{len(weights)} in-scope weights, built in {build_ms:.0f} ms, "
-        f"threads={torch.get_num_threads()}, edit: int{args.bits} RTN per channel"
+        f"\n{'model':<12}{'chain s':>9}{'eval s':>9}{'svd s':>9}{'chain/eval':>12}{'chain/svd':>11}"
     )
-
-    guards = [InvariantsGuard(), SpectralGuard(), VarianceGuard()]
-    prepare_ms = {}
-    for guard in guards:
-        _, prepare_ms[guard.name] = timed(lambda g=guard: g.prepare(model, None, None, None))
-    svd_before, svd_before_ms = timed(lambda: svd_sigmas(model, weights))
-    spectral = guards[1]
-    ours_before = spectral.sigmas
-
-    rtn_(model, weights, args.bits)
-
-    results, validate_ms = {}, {}
-    for guard in guards:
-        results[guard.name], validate_ms[guard.name] = timed(
-            lambda g=guard: g.validate(model, None, {})
-        )
-    svd_after, svd_after_ms = timed(lambda: svd_sigmas(model, weights))
-    ours_after = {
-        row["name"]: row["sigma_after"] for row in results["spectral"]["metrics"]["worst"]
-    }
-
-    print(f"\n{'guard':<11}{'prepare ms':>12}{'validate ms':>13}  action    headline metric")
-    headline = {
-        "invariants": ("finite_checked", "tensors checked for NaN/Inf"),
-        "spectral": ("max_rel_change", "max |σ'-σ|/σ"),
-        "variance": ("max_ratio_change", "max |std'/std-1|"),
-    }
-    for guard in guards:
-        key, label = headline[guard.name]
-        value = results[guard.name]["metrics"][key]
+    for name, row in found.items():
         print(
-            f"{guard.name:<11}{prepare_ms[guard.name]:>12.1f}{validate_ms[guard.name]:>13.1f}"
-            f"  {results[guard.name]['action']:<9} {label} = {value:.4g}"
+            f"{name:<12}{row['chain']:>9.2f}{row['eval']:>9.2f}{row['svd']:>9.2f}"
+            f"{row['chain'] / row['eval']:>12.1%}{row['chain'] / row['svd']:>11.1%}"
         )
-
-    ours_ms = prepare_ms["spectral"] + validate_ms["spectral"]
-    svd_ms = svd_before_ms + svd_after_ms
-    errors = [abs(ours_before[name] - svd_before[name]) for name in svd_before]
-    relative = [abs(ours_before[name] - svd_before[name]) / svd_before[name] for name in svd_before]
-    after_errors = [abs(ours_after[name] - svd_after[name]) for name in ours_after]
-    true_change = max(abs(svd_after[n] - svd_before[n]) / svd_before[n] for n in svd_before)
-    print("\nspectral guard vs exact SVD (torch.linalg.svdvals, tall orientation), same weights:")
-    print(
-        f"  guard prepare+validate: {ours_ms:9.1f} ms "
-        f"({prepare_ms['spectral']:.1f} + {validate_ms['spectral']:.1f})"
-    )
-    print(f"  svdvals before+after:   {svd_ms:9.1f} ms ({svd_before_ms:.1f} + {svd_after_ms:.1f})")
-    print(f"  speed-up: {svd_ms / ours_ms:.1f}x")
-    print(
-        f"  max |σ_guard - σ_svd| before edit: {max(errors):.3e} "
-        f"(max relative {max(relative):.3e}; σ range {min(svd_before.values()):.3f}"
-        f"–{max(svd_before.values()):.3f})"
-    )
-    print(
-        f"  max |σ'_guard - σ'_svd| after edit (top {len(after_errors)} layers): "
-        f"{max(after_errors):.3e}"
-    )
-    print(
-        f"  max relative change: guard {results['spectral']['metrics']['max_rel_change']:.3e}"
-        f", exact {true_change:.3e}"
-    )
 
 
 if __name__ == "__main__":

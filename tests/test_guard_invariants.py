@@ -208,7 +208,7 @@ def test_policy_must_be_a_mapping(gpt2: GPT2LMHeadModel) -> None:
 
 
 def test_builtin_guards_construct_from_defaults_and_document_options() -> None:
-    assert [cls.name for cls in BUILTIN_GUARDS] == ["invariants", "spectral", "variance"]
+    assert [cls.name for cls in BUILTIN_GUARDS] == ["invariants", "spectral", "rmt", "variance"]
     for cls in BUILTIN_GUARDS:
         guard = cls()
         assert isinstance(guard, Guard)
@@ -223,7 +223,7 @@ def test_builtin_guards_construct_from_defaults_and_document_options() -> None:
 def test_guards_package_does_not_import_torch() -> None:
     code = (
         "import sys, invarlock.guards, invarlock.guards.invariants, "
-        "invarlock.guards.spectral, invarlock.guards.variance\n"
+        "invarlock.guards.spectral, invarlock.guards.rmt, invarlock.guards.variance\n"
         "[cls() for cls in invarlock.guards.BUILTIN_GUARDS]\n"
         "heavy = sorted(m for m in ('torch', 'transformers') if m in sys.modules)\n"
         "assert not heavy, heavy"

@@ -130,8 +130,11 @@ def test_variance_reports_mean_shift(llama: LlamaForCausalLM) -> None:
             weight[3].add_(0.5 * std)
 
     out = run(VarianceGuard(), llama, shift_row)
-    assert out["action"] == "continue"  # a shift keeps the spread
+    assert out["metrics"]["max_ratio_change"] < 1e-5  # a shift keeps the spread
     assert out["metrics"]["max_mean_shift"] == pytest.approx(0.5, rel=1e-3)
+    assert out["action"] == "abort"  # ... but moves the mean beyond the balanced band
+    name = "model.layers.1.self_attn.o_proj.weight"
+    assert f"channel 3 of {name!r} shifted its mean" in out["message"]
 
 
 @pytest.mark.parametrize("cls", GUARDS)
@@ -208,7 +211,8 @@ def test_include_and_exclude_patterns(cls, llama: LlamaForCausalLM) -> None:
 def test_include_matching_nothing_is_not_ready(cls, gpt2: GPT2LMHeadModel) -> None:
     prep = cls(include=["*.q_proj.*"]).prepare(gpt2, None, None, None)
     assert prep["ready"] is False
-    assert "include pattern '*.q_proj.*' matches no Linear/Conv1D weight" in prep["message"]
+    expected = "include pattern '*.q_proj.*' matches no Linear/Conv1D/Embedding weight"
+    assert expected in prep["message"]
 
 
 def test_model_without_module_list_checks_every_linear() -> None:
@@ -239,7 +243,7 @@ def test_validate_before_prepare_raises(cls, gpt2: GPT2LMHeadModel) -> None:
 @pytest.mark.parametrize(
     ("cls", "options", "error", "pattern"),
     [
-        (SpectralGuard, {"max_rel_change": 0.005}, ValueError, "'warn_rel_change' .* not exceed"),
+        (SpectralGuard, {"max_rel_change": 0.002}, ValueError, "'warn_rel_change' .* not exceed"),
         (SpectralGuard, {"max_rel_change": -1}, ValueError, "'max_rel_change' must be a finite"),
         (SpectralGuard, {"warn_rel_change": "high"}, TypeError, "'warn_rel_change' must be a n"),
         (SpectralGuard, {"iterations": 0}, ValueError, "'iterations' must be >= 1"),
@@ -248,8 +252,8 @@ def test_validate_before_prepare_raises(cls, gpt2: GPT2LMHeadModel) -> None:
         (SpectralGuard, {"include": [3]}, TypeError, r"'include'\[0\] must be a non-empty"),
         (VarianceGuard, {"warn_ratio_change": 0.5}, ValueError, "'warn_ratio_change' .* exceed"),
         (VarianceGuard, {"max_ratio_change": True}, TypeError, "'max_ratio_change' must be a"),
-        (VarianceGuard, {"source": "activations"}, ValueError, "not implemented yet"),
         (VarianceGuard, {"source": "grads"}, ValueError, "'source' must be one of 'weights'"),
+        (VarianceGuard, {"tier": "lax"}, ValueError, "'tier' must be one of 'conservative'"),
         (VarianceGuard, {"exclude": {"a": 1}}, TypeError, "'exclude' must be a list"),
     ],
 )

@@ -142,8 +142,8 @@ def test_dry_run_prints_the_plan_without_loading(invarlock_project, tiny_gpt2_di
     assert "quant_rtn bits=4" in result.out
     listing = CliOutcome(["run"], result.code, result.out, result.err)
     assert listing.row("2")[1:4] == ["spectral", "builtin", "spectral"]
-    assert listing.row("2")[4].startswith("max_rel_change=0.03, warn_rel_change=0.01")
-    assert listing.row("—")[1:] == ["variance", "", "", "skipped: not in guards.order"]
+    assert listing.row("2")[4].startswith("tier='balanced', max_rel_change=None")
+    assert listing.row("—")[1:] == ["rmt", "", "", "skipped: not in guards.order"]
     assert not (proj / "runs").exists()
     assert result.heavy_imports == [] or "transformers" not in ",".join(result.heavy_imports)
 

@@ -29,6 +29,10 @@ class TopSingular:
     steps: int
     #: Whether the residual ‖Wᵀu − σv‖ reached ``tol·σ`` within ``max_steps``.
     converged: bool
+    #: Error bound: some singular value of W lies within ``bound`` of ``sigma`` (the Ritz
+    #: residual); ``sigma`` never exceeds σ₁, so σ₁ ∈ [sigma, sigma + bound] when the start
+    #: vector is not orthogonal to σ₁'s singular vector.
+    bound: float = 0.0
 
 
 def random_start(columns: int, device: torch.device, seed: int = 0) -> torch.Tensor:
@@ -86,7 +90,7 @@ def top_singular(
     p = matrix @ right[0]
     alpha = float(p.norm())
     if not math.isfinite(alpha):
-        return TopSingular(math.nan, right[0].clone(), 1, False)
+        return TopSingular(math.nan, right[0].clone(), 1, False, math.nan)
     if alpha == 0.0:  # W·v = 0: W is zero (a random start is never in a non-trivial kernel)
         return TopSingular(0.0, right[0].clone(), 1, True)
     left[0] = p / alpha
@@ -103,7 +107,7 @@ def top_singular(
         if converged or k == max_steps or not math.isfinite(beta):
             vector = right[:k].T @ y.to(dtype=dtype, device=matrix.device)
             vector = vector / vector.norm()
-            return TopSingular(theta, vector, k, converged and math.isfinite(beta))
+            return TopSingular(theta, vector, k, converged and math.isfinite(beta), residual)
         right[k] = r / beta
         betas.append(beta)
         p = _orthogonalize(matrix @ right[k] - beta * left[k - 1], left[:k])

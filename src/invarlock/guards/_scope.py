@@ -3,8 +3,8 @@
 The default scope is every ``nn.Linear`` / transformers ``Conv1D`` weight inside the
 model's block container, found generically as the ``nn.ModuleList`` holding the most
 parameters. ``include`` patterns replace that default (matching candidate weights anywhere
-in the model); ``exclude`` patterns then drop weights. Patterns are fnmatch patterns on
-parameter names (``*`` also matches dots).
+in the model, embedding tables included); ``exclude`` patterns then drop weights. Patterns
+are fnmatch patterns on parameter names (``*`` also matches dots).
 
 torch is imported inside the functions: this module is imported by plugin listings.
 """
@@ -28,6 +28,8 @@ class ScopedWeight:
     module_name: str
     #: 0 for ``nn.Linear`` (out, in); 1 for transformers ``Conv1D`` (in, out).
     out_axis: int
+    #: An ``nn.Embedding`` table: in scope only when an ``include`` pattern names it.
+    embedding: bool = False
 
 
 @dataclass
@@ -44,16 +46,27 @@ class Scope:
 
 
 def candidate_weights(model: Any) -> list[ScopedWeight]:
-    """Every Linear / Conv1D weight in the model, each tensor once."""
+    """Every Linear / Conv1D weight in the model, then every ``nn.Embedding`` table not tied
+    to one of them (rows are its channels), each tensor once."""
+    from torch import nn
+
     seen: set[int] = set()
     found: list[ScopedWeight] = []
+    embeddings = []
     for module_name, module in model.named_modules():
         axis = output_axis(module)
+        if axis is None and isinstance(module, nn.Embedding):
+            embeddings.append((module_name, module))
         if axis is None or id(module.weight) in seen:
             continue
         seen.add(id(module.weight))
         name = f"{module_name}.weight" if module_name else "weight"
         found.append(ScopedWeight(name=name, module_name=module_name, out_axis=axis))
+    for module_name, module in embeddings:
+        if id(module.weight) not in seen:
+            seen.add(id(module.weight))
+            name = f"{module_name}.weight"
+            found.append(ScopedWeight(name, module_name, out_axis=0, embedding=True))
     return found
 
 
@@ -70,15 +83,15 @@ def resolve_scope(model: Any, include: tuple[str, ...], exclude: tuple[str, ...]
         for pattern in include:
             if not any(fnmatchcase(w.name, pattern) for w in candidates):
                 scope.problems.append(
-                    f"include pattern {pattern!r} matches no Linear/Conv1D weight"
+                    f"include pattern {pattern!r} matches no Linear/Conv1D/Embedding weight"
                 )
         selected = [w for w in candidates if _matches(w.name, include)]
     elif container is None:
         scope.notes.append("model has no nn.ModuleList; checking every Linear/Conv1D weight")
-        selected = candidates
+        selected = [w for w in candidates if not w.embedding]
     else:
         prefix = f"{container}." if container else ""
-        selected = [w for w in candidates if w.name.startswith(prefix)]
+        selected = [w for w in candidates if w.name.startswith(prefix) and not w.embedding]
     for pattern in exclude:
         if not any(fnmatchcase(w.name, pattern) for w in selected):
             scope.notes.append(f"exclude pattern {pattern!r} matches no in-scope weight")

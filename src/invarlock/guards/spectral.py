@@ -1,4 +1,4 @@
-"""The ``spectral`` guard: relative change of each weight's top singular value."""
+"""The ``spectral`` guard: relative change of each weight's top singular value, per family."""
 
 from __future__ import annotations
 
@@ -8,22 +8,20 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from invarlock.core.api import Guard
-from invarlock.guards._options import (
-    check_int,
-    check_patterns,
-    check_policy,
-    check_positive,
-    check_thresholds,
-)
+from invarlock.guards._families import weight_family
+from invarlock.guards._options import check_int, check_patterns, check_policy, check_positive
 from invarlock.guards._results import METRICS_CAP, judge, name_list, not_prepared, result
 from invarlock.guards._scope import ScopedWeight, edit_coverage, edited_layers, resolve_scope
+from invarlock.guards._tiers import DEFAULT_TIER, band, family_bands, tier_settings
 
 
 @dataclass
 class _Baseline:
     weight: ScopedWeight
+    family: str
     shape: tuple[int, ...]
     sigma: float
+    bound: float  # error bound of sigma (0 when exact)
     vector: Any  # torch.Tensor: the converged right singular vector
 
 
@@ -32,15 +30,23 @@ class SpectralGuard(Guard):
 
     prepare() computes σ of every in-scope weight by Lanczos-accelerated power iteration
     and keeps its right singular vector; validate() recomputes σ' warm-started from that
-    vector (a few steps) and judges the relative change |σ'−σ|/σ. Default scope: the
+    vector (a few steps) and judges the relative change |σ'−σ|/σ against the band of the
+    weight's family (attention, MLP, embeddings). Every σ carries its Ritz-residual error
+    bound; where the bound could move a change across a band edge, σ is recomputed exactly
+    (``torch.linalg.svdvals``). Within each family, a layer whose log-change stands out of
+    the others' by more than ``z_max`` robust z-scores (median/MAD, scale floored at a
+    tenth of the family's warn band) warns even inside the band. Default scope: the
     Linear/Conv1D weights inside the transformer blocks (the largest ``nn.ModuleList``).
-    Worst-layer change under per-channel RTN, measured on random-init GPT-2 and LLaMA
-    (tiny and GPT-2-small shapes, 4 seeds): int8 ≤ 0.15 %, 4-bit 1–2 %, 3-bit 4–7 %,
-    2-bit 5–28 %; the defaults keep int8, warn on 4-bit and abort 3- and 2-bit.
 
     Args:
-        max_rel_change: Abort when any weight's |σ'−σ|/σ exceeds this.
+        tier: Band set (``conservative``, ``balanced``, ``aggressive``); set from
+            ``guards.tier`` unless this block names its own.
+        max_rel_change: Abort when any weight's |σ'−σ|/σ exceeds this (every family;
+            None: the tier's per-family bands).
         warn_rel_change: Warn when any weight's |σ'−σ|/σ exceeds this (≤ max_rel_change).
+        bands: Per-family bands, a mapping family → (warn, abort), replacing the tier's for the
+            families given (families: attention, mlp, embeddings, other).
+        z_max: Warn when a layer's change is this many robust z-scores from its family's.
         iterations: Maximum Lanczos steps per weight (each one product with W and Wᵀ).
         tol: Stop when the Ritz residual is at most tol·σ (σ's error is at most that).
         include: fnmatch patterns on parameter names replacing the default scope.
@@ -52,15 +58,30 @@ class SpectralGuard(Guard):
 
     def __init__(
         self,
-        max_rel_change: float = 0.03,
-        warn_rel_change: float = 0.01,
+        tier: str = DEFAULT_TIER,
+        max_rel_change: float | None = None,
+        warn_rel_change: float | None = None,
+        bands: dict[str, list[float]] | None = None,
+        z_max: float | None = None,
         iterations: int = 100,
         tol: float = 1e-3,
         include: list[str] | None = None,
         exclude: list[str] | None = None,
     ) -> None:
-        self.warn_rel_change, self.max_rel_change = check_thresholds(
-            self.name, "warn_rel_change", warn_rel_change, "max_rel_change", max_rel_change
+        settings = tier_settings(self.name, tier)
+        self.tier = tier
+        uniform = None
+        if max_rel_change is not None or warn_rel_change is not None:
+            reference = settings["bands"]["mlp"]
+            uniform = band(
+                self.name,
+                ("warn_rel_change", "max_rel_change"),
+                (warn_rel_change, max_rel_change),
+                reference,
+            )
+        self.bands = family_bands(self.name, "bands", bands, settings["bands"], uniform)
+        self.z_max = check_positive(
+            self.name, "z_max", settings["z_max"] if z_max is None else z_max
         )
         self.iterations = check_int(self.name, "iterations", iterations, minimum=1)
         self.tol = check_positive(self.name, "tol", tol)
@@ -71,6 +92,16 @@ class SpectralGuard(Guard):
         self._baselines: list[_Baseline] | None = None
 
     @property
+    def warn_rel_change(self) -> float:
+        """The smallest warn band of any family."""
+        return min(warn for warn, _ in self.bands.values())
+
+    @property
+    def max_rel_change(self) -> float:
+        """The smallest abort band of any family."""
+        return min(abort for _, abort in self.bands.values())
+
+    @property
     def sigmas(self) -> dict[str, float]:
         """σ per in-scope weight captured by :meth:`prepare`."""
         if self._baselines is None:
@@ -78,7 +109,7 @@ class SpectralGuard(Guard):
         return {b.weight.name: b.sigma for b in self._baselines}
 
     def prepare(self, model: Any, adapter: Any, calib: Any, policy: Any) -> dict[str, Any]:
-        """Compute σ and its right singular vector for every in-scope weight."""
+        """Compute σ (with its error bound) and its right singular vector per weight."""
         from invarlock.guards._linalg import random_start, top_singular
 
         check_policy(self.name, policy)
@@ -86,101 +117,184 @@ class SpectralGuard(Guard):
         scope = resolve_scope(model, self.include, self.exclude)
         if scope.problems:
             return {"ready": False, "message": f"spectral guard: {'; '.join(scope.problems)}"}
-        baselines, skipped, unconverged, steps = [], [], [], 0
+        baselines, skipped, exact, steps = [], [], [], 0
         for weight in scope.weights:
             tensor = model.get_parameter(weight.name)
+            family = weight_family(weight.name)
             start = random_start(tensor.shape[1], tensor.device)
-            top = top_singular(tensor, start, self.iterations, self.tol)
+            # the baseline's error must be small next to the narrowest band it is judged by
+            tol = min(self.tol, 0.1 * self.bands[family][0])
+            top = top_singular(tensor, start, self.iterations, tol)
             steps += top.steps
             if not math.isfinite(top.sigma) or top.sigma == 0.0:
                 skipped.append(weight.name)
                 continue
+            sigma, bound = top.sigma, top.bound
             if not top.converged:
-                unconverged.append(weight.name)
-            baselines.append(_Baseline(weight, tuple(tensor.shape), top.sigma, top.vector))
+                sigma, bound = exact_sigma(tensor), 0.0
+                exact.append(weight.name)
+            baselines.append(
+                _Baseline(weight, family, tuple(tensor.shape), sigma, bound, top.vector)
+            )
         self._baselines = baselines
         warnings = list(scope.notes)
         if skipped:
             warnings.append(f"skipped zero or non-finite weights: {name_list(skipped)}")
-        if unconverged:
-            warnings.append(
-                f"σ not converged within {self.iterations} steps: {name_list(unconverged)}"
-            )
         return {
             "ready": True,
             "checked": len(baselines),
             "container": scope.container,
             "steps": steps,
+            "exact": len(exact),
             "skipped": skipped[:METRICS_CAP],
-            "unconverged": unconverged[:METRICS_CAP],
             "warnings": warnings,
         }
 
     def validate(self, model: Any, adapter: Any, context: Mapping[str, Any]) -> dict[str, Any]:
-        """Recompute σ' per weight (warm start) and judge the worst relative change."""
+        """Recompute σ' per weight (warm start, exact where the bound is too wide) and judge
+        each weight's change against its family's band and its family's z-scores."""
         if self._baselines is None:
             raise not_prepared(self.name)
         edited = edited_layers(context)
-        rows, broken, unconverged, steps = [], [], [], 0
+        rows, broken, steps, exact = [], [], 0, 0
         for base in self._baselines:
-            problem, top = self._recompute(model, base)
+            problem, row, taken = self._recompute(model, base)
+            steps += taken
             if problem is not None:
                 broken.append(problem)
                 continue
-            steps += top.steps
-            if not top.converged:
-                unconverged.append(base.weight.name)
-            change = abs(top.sigma - base.sigma) / base.sigma
-            rows.append(
-                {
-                    "name": base.weight.name,
-                    "sigma_before": base.sigma,
-                    "sigma_after": top.sigma,
-                    "rel_change": change,
-                }
-            )
-        rows.sort(key=lambda row: row["rel_change"], reverse=True)
-        worst = rows[0]["rel_change"] if rows else 0.0
+            exact += row["exact"]
+            rows.append(row)
+        _add_z_scores(rows, self.bands)
+        for row in rows:
+            warn, abort = self.bands[row["family"]]
+            row["action"] = judge(row["rel_change"], warn, abort)
+            if row["action"] == "continue" and row["z"] > self.z_max:
+                row["action"] = "warn"
+        rows.sort(key=lambda row: (_SEVERITY[row["action"]], row["rel_change"]), reverse=True)
         metrics: dict[str, Any] = {
             "checked": len(self._baselines),
-            "max_rel_change": worst,
+            "max_rel_change": max((row["rel_change"] for row in rows), default=0.0),
+            "max_z": max((row["z"] for row in rows), default=0.0),
+            "families": _family_summary(rows, self.bands),
             "worst": rows[:METRICS_CAP],
+            "layers": [_layer(row) for row in rows[:METRICS_CAP]],
             "steps": steps,
+            "exact_fallbacks": exact,
             **edit_coverage([b.weight for b in self._baselines], edited),
         }
-        warnings = []
-        if unconverged:
-            warnings.append(f"σ' not converged: {name_list(unconverged)}")
         if broken:
             metrics["broken"] = broken[:METRICS_CAP]
             more = f" (and {len(broken) - 1} more weights)" if len(broken) > 1 else ""
-            return result("abort", f"{broken[0]}{more}", metrics, warnings)
-        action = judge(worst, self.warn_rel_change, self.max_rel_change)
+            return result("abort", f"{broken[0]}{more}", metrics)
+        action = rows[0]["action"] if rows else "continue"
         if action == "continue":
-            message = f"spectral norms of {len(rows)} weights within {worst:.2%} of baseline"
-        else:
-            bound = self.max_rel_change if action == "abort" else self.warn_rel_change
-            over = [row["name"] for row in rows if row["rel_change"] > bound]
-            top = rows[0]
             message = (
-                f"spectral norm of {top['name']!r} changed by {worst:.2%} "
-                f"({top['sigma_before']:.4g} → {top['sigma_after']:.4g}; limit {bound:.2%}); "
-                f"{len(over)} weights over the limit: {name_list(over)}"
+                f"spectral norms of {len(rows)} weights within {metrics['max_rel_change']:.2%} "
+                f"of baseline (max z {metrics['max_z']:.1f})"
             )
-        return result(action, message, metrics, warnings)
+            return result(action, message, metrics)
+        over = [row["name"] for row in rows if row["action"] == action]
+        top = rows[0]
+        warn, abort = self.bands[top["family"]]
+        limit = abort if action == "abort" else warn
+        if top["rel_change"] > limit:
+            why = f"limit {limit:.2%} for {top['family']}"
+        else:
+            why = f"z = {top['z']:.1f} within {top['family']}, limit {self.z_max:g}"
+        message = (
+            f"spectral norm of {top['name']!r} changed by {top['rel_change']:.2%} "
+            f"({top['sigma_before']:.4g} → {top['sigma_after']:.4g}; {why}); "
+            f"{len(over)} weights over the limit: {name_list(over)}"
+        )
+        return result(action, message, metrics)
 
-    def _recompute(self, model: Any, base: _Baseline) -> tuple[str | None, Any]:
-        """σ' of one weight (warm-started), or a description of why it cannot be compared."""
+    def _recompute(self, model: Any, base: _Baseline) -> tuple[str | None, dict[str, Any], int]:
+        """The change row of one weight, or a description of why it cannot be compared."""
         from invarlock.guards._linalg import top_singular
 
         name = base.weight.name
         try:
             tensor = model.get_parameter(name)
         except AttributeError:
-            return f"weight {name!r} no longer exists", None
+            return f"weight {name!r} no longer exists", {}, 0
         if tuple(tensor.shape) != base.shape:
-            return f"weight {name!r} changed shape {base.shape} → {tuple(tensor.shape)}", None
+            return f"weight {name!r} changed shape {base.shape} → {tuple(tensor.shape)}", {}, 0
         top = top_singular(tensor, base.vector, self.iterations, self.tol)
         if not math.isfinite(top.sigma):
-            return f"weight {name!r} holds non-finite values", None
-        return None, top
+            return f"weight {name!r} holds non-finite values", {}, top.steps
+        sigma = top.sigma
+        change = abs(sigma - base.sigma) / base.sigma
+        error = (base.bound + top.bound) / base.sigma
+        straddled = any(abs(change - edge) <= error for edge in self.bands[base.family])
+        exact = not top.converged or straddled
+        if exact:
+            sigma = exact_sigma(tensor)
+            change = abs(sigma - base.sigma) / base.sigma
+            error = base.bound / base.sigma
+        row = {
+            "name": name,
+            "family": base.family,
+            "sigma_before": base.sigma,
+            "sigma_after": sigma,
+            "rel_change": change,
+            "error_bound": error,
+            "exact": exact,
+        }
+        return None, row, top.steps
+
+
+_SEVERITY = {"continue": 0, "warn": 1, "abort": 2}
+
+
+def _layer(row: dict[str, Any]) -> dict[str, Any]:
+    """A ``worst`` row in the report's shared per-layer shape (name, family, before, after)."""
+    return {
+        "name": row["name"],
+        "family": row["family"],
+        "before": row["sigma_before"],
+        "after": row["sigma_after"],
+        "rel_change": row["rel_change"],
+        "error_bound": row["error_bound"],
+        "z": row["z"],
+    }
+
+
+def exact_sigma(tensor: Any) -> float:
+    """σ₁ from the full spectrum (``torch.linalg.svdvals``), the exact fallback."""
+    import torch
+
+    matrix = tensor.detach().float() if tensor.dtype != torch.float64 else tensor.detach()
+    return float(torch.linalg.svdvals(matrix)[0])
+
+
+def _add_z_scores(rows: list[dict[str, Any]], bands: Mapping[str, Any]) -> None:
+    """Robust z of each row's log(σ'/σ) within its family (scale floored at warn/10)."""
+    import statistics
+
+    for family in {row["family"] for row in rows}:
+        members = [row for row in rows if row["family"] == family]
+        logs = [math.log(row["sigma_after"] / row["sigma_before"]) for row in members]
+        center = statistics.median(logs)
+        spread = 1.4826 * statistics.median(abs(x - center) for x in logs)
+        scale = max(spread, 0.1 * bands[family][0])
+        for row, value in zip(members, logs, strict=True):
+            row["z"] = abs(value - center) / scale
+
+
+def _family_summary(rows: list[dict[str, Any]], bands: Mapping[str, Any]) -> list[dict[str, Any]]:
+    summary = []
+    for family, (warn, abort) in bands.items():
+        members = [row for row in rows if row["family"] == family]
+        if members:
+            summary.append(
+                {
+                    "family": family,
+                    "weights": len(members),
+                    "max_rel_change": max(row["rel_change"] for row in members),
+                    "max_z": max(row["z"] for row in members),
+                    "warn": warn,
+                    "abort": abort,
+                }
+            )
+    return summary

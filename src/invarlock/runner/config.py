@@ -20,15 +20,16 @@ import yaml
 from invarlock.core.errors import ConfigError
 from invarlock.data.settings import DatasetSection, parse_dataset
 from invarlock.evaluation.settings import EvalSection, parse_eval
+from invarlock.guards._tiers import DEFAULT_TIER, TIERS
 from invarlock.runner.yaml_loader import decode_config, load_yaml
 
 #: The guards a config without ``guards.order`` runs, in this order.
-DEFAULT_GUARD_ORDER = ("invariants", "spectral", "variance")
+DEFAULT_GUARD_ORDER = ("invariants", "spectral", "rmt", "variance")
 SNAPSHOT_MODES = ("auto", "memory", "disk")
 
 TOP_LEVEL_KEYS = ("model", "edit", "guards", "dataset", "eval", "output", "plugins")
 MODEL_KEYS = ("id", "adapter", "device")  # the rest are adapter options
-GUARDS_KEYS = ("order", "fail_fast", "allow_empty")
+GUARDS_KEYS = ("order", "fail_fast", "allow_empty", "tier")
 OUTPUT_KEYS = ("dir", "run_name", "snapshot", "export", "format", "html")
 PLUGINS_KEYS = ("load", "block", "local_files")
 
@@ -54,6 +55,7 @@ class GuardsSection:
     fail_fast: bool = False
     order_given: bool = False
     allow_empty: bool = False
+    tier: str = DEFAULT_TIER  # handed to every guard that takes a ``tier`` option
 
 
 @dataclass
@@ -312,12 +314,16 @@ def _validate(
             "is empty: nothing would check the edit; list guards, or set "
             "guards.allow_empty: true to keep edits unchecked",
         )
+    tier = guards_raw.get("tier", DEFAULT_TIER)
+    if tier not in TIERS:
+        raise check.fail("guards.tier", f"must be one of {', '.join(TIERS)}, got {tier!r}")
     guards = GuardsSection(
         order=order,
         blocks=blocks,
         fail_fast=check.boolean(guards_raw, "guards", "fail_fast", False),
         order_given=order_given,
         allow_empty=allow_empty,
+        tier=tier,
     )
 
     output_raw = check.mapping(data, "output")

@@ -156,6 +156,8 @@ def _resolve_guard(config: RunConfig, manager: PluginManager, index: int, name: 
                     f"guards.{name}.{option}",
                     f"unknown option for guard {name!r}; it accepts: {listing or 'no options'}",
                 )
+    if "tier" in accepted and "tier" not in options:
+        options["tier"] = config.guards.tier  # guards.tier reaches every guard taking a tier
     missing = [p.name for p in params if p.required and p.name not in options]
     if missing:
         raise config.error(
