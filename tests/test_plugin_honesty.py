@@ -165,10 +165,10 @@ def test_explain_keeps_types_the_order_and_prints_the_docstring_once(invarlock_p
     project = invarlock_project(files={"config.yaml": "guards: {order: [variance, spectral]}\n"})
     out = project.plugins("guards", "--explain", "spectral", "-c", "config.yaml").assert_ok().out
     assert "list[str] | None" in out
-    assert out.count("Abort when any weight's |σ'−σ|/σ exceeds this.") == 1
+    assert out.count("Warn when any weight's |σ'−σ|/σ exceeds this (≤ max_rel_change).") == 1
     assert "order:\n  - variance\n  - spectral\n" in out
     default = project.plugins("guards", "--explain", "invariants").assert_ok().out
-    assert "order:\n  - invariants\n  - spectral\n  - variance\n" in default
+    assert "order:\n  - invariants\n  - spectral\n  - rmt\n  - variance\n" in default
 
 
 NOISY = """
