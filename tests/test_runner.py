@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import torch
+from capture_guard import CAPTURE_GUARD
 
 from invarlock.testing import weight_bits
 from invarlock.testing.distributions import write_distribution
@@ -23,34 +24,6 @@ guards:
   order: {order}
 output: {{dir: runs}}
 """
-
-
-CAPTURE_GUARD = '''
-from invarlock import hookimpl
-from invarlock.core.api import Guard
-
-CAPTURED = {}
-
-
-class Capture(Guard):
-    """Keeps a reference to the model and answers what RESULT says."""
-
-    name = "capture"
-    RESULT = {"passed": True, "action": "continue", "message": "ok"}
-
-    def prepare(self, model, adapter, calib, policy):
-        CAPTURED["model"] = model
-        return {"ready": True}
-
-    def validate(self, model, adapter, context):
-        CAPTURED["context"] = context
-        return self.RESULT
-
-
-@hookimpl
-def invarlock_register_guards(register):
-    register(Capture)
-'''
 
 
 def config(model: Path, order: str = "[invariants, capture]", extra: str = "") -> str:

@@ -14,10 +14,10 @@ import fault_probe
 import pytest
 from catalog import FAULTS, GUARD, RECORDER, Fault, hook
 from click.testing import CliRunner
-from runner_helpers import load_fresh, state_dict_bits
 
 from invarlock.cli import cli
 from invarlock.plugins.manager import PluginManager
+from invarlock.testing import load_model, weight_bits
 
 #: Files a finished run may leave in its directory.
 RUN_FILES = {"report.json", "events.jsonl", "report.html"}
@@ -25,7 +25,7 @@ RUN_FILES = {"report.json", "events.jsonl", "report.html"}
 
 @pytest.fixture(scope="module")
 def load_bits(tiny_gpt2_dir: Path) -> dict[str, bytes]:
-    return state_dict_bits(load_fresh(tiny_gpt2_dir))
+    return weight_bits(load_model(tiny_gpt2_dir))
 
 
 def _unsafe_pickle(project: Path, tiny_gpt2_dir: Path) -> Path:
@@ -165,7 +165,7 @@ def test_fault(
         assert not fault_probe.MODELS
         return
     assert fault_probe.MODELS, "the model was never loaded"
-    bits = state_dict_bits(fault_probe.MODELS[0])
+    bits = weight_bits(fault_probe.MODELS[0])
     differ = sorted(name for name in bits if bits[name] != load_bits[name])
     if fault.model == "restored":
         assert not differ, differ

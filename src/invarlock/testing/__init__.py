@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from invarlock.testing.models import build_tiny_model, corpus_text, export_gguf
-    from invarlock.testing.weights import changed_tensors, weight_bits
+    from invarlock.testing.weights import changed_tensors, load_model, weight_bits
 
 _WHERE = {
     "build_tiny_model": "invarlock.testing.models",
     "corpus_text": "invarlock.testing.models",
     "export_gguf": "invarlock.testing.models",
     "changed_tensors": "invarlock.testing.weights",
+    "load_model": "invarlock.testing.weights",
     "weight_bits": "invarlock.testing.weights",
 }
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "changed_tensors",
     "corpus_text",
     "export_gguf",
+    "load_model",
     "weight_bits",
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 
@@ -20,3 +21,11 @@ def changed_tensors(model: Any, reference: Any) -> list[str]:
     """Names of the tensors whose bytes differ between ``model`` and ``reference``."""
     mine, theirs = weight_bits(model), weight_bits(reference)
     return sorted(n for n in mine.keys() | theirs.keys() if mine.get(n) != theirs.get(n))
+
+
+def load_model(directory: str | os.PathLike[str], device: str = "cpu") -> Any:
+    """The model saved in ``directory``, loaded as ``invarlock run`` loads it (the
+    ``hf_causal`` adapter): a fresh reference for what a run must leave bit-exactly."""
+    from invarlock.adapters.hf_causal import HF_Causal_Adapter
+
+    return HF_Causal_Adapter().load_model(os.fspath(directory), device=device)
