@@ -14,6 +14,7 @@ from invarlock.evaluation.cache import BaselineCache
 from invarlock.evaluation.paired import PairedEvaluation
 from invarlock.evaluation.perplexity import PerplexityEvaluator
 from invarlock.evaluation.settings import EvalSection
+from invarlock.runner.integrity import Fingerprint
 from invarlock.testing import load_model
 
 CORPUS = str(resources.files("invarlock.testing").joinpath("data", "corpus.txt"))
@@ -75,6 +76,27 @@ def test_a_changed_buffer_or_untargeted_tensor_misses(
     baseline(model, tokenizer, cache)
     model.transformer.ln_f.bias.data[0] += 1e-3  # not a weight the edit touches
     assert baseline(model, tokenizer, cache).baseline_cached is False
+
+
+def test_the_weights_part_is_the_integrity_fingerprint(
+    model: Any, tokenizer: Any, tmp_path: Path
+) -> None:
+    run = evaluation(model, tokenizer, BaselineCache(tmp_path))
+    at_load = Fingerprint.of(model)
+    assert run.cache_parts(model)["weights"] == at_load.digest
+    model.transformer.ln_f.bias.data[0] += 1e-3
+    assert run.cache_parts(model, at_load)["weights"] == at_load.digest  # a given one is used as is
+    assert run.cache_parts(model)["weights"] != at_load.digest
+
+
+def test_a_model_with_unreadable_tensors_is_not_cached(
+    model: Any, tokenizer: Any, tmp_path: Path
+) -> None:
+    import torch
+
+    run = evaluation(model, tokenizer, BaselineCache(tmp_path))
+    model.transformer.ln_f.bias = torch.nn.Parameter(torch.empty(64, device="meta"))
+    assert run.cache_parts(model) == {}  # nothing to key a stale entry on
 
 
 def test_a_changed_tokenizer_misses(model: Any, tokenizer: Any, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ guards, the gate rolling back bit-exactly, early stopping, evaluator plugins."""
 
 from __future__ import annotations
 
+import json
 import math
 from importlib import resources
 from pathlib import Path
@@ -107,7 +108,9 @@ def run(invarlock_project, text: str, *args: str):
     return invarlock_project(text, RECORDER).run(*args)
 
 
-def test_a_kept_run_reports_the_paired_evaluation(invarlock_project, tiny_gpt2_dir: Path) -> None:
+def test_a_kept_run_reports_the_paired_evaluation(
+    invarlock_project, tiny_gpt2_dir: Path, private_cache: Path
+) -> None:
     outcome = run(invarlock_project, config(tiny_gpt2_dir)).assert_status("kept", 0)
     report = outcome.report
     ev = report["evaluation"]
@@ -138,6 +141,9 @@ def test_a_kept_run_reports_the_paired_evaluation(invarlock_project, tiny_gpt2_d
         assert batch.dtype.is_floating_point is False and batch.shape[1] == 32
         assert batch.shape[0] <= 4 and str(batch.device) == "cpu"
 
+    (entry,) = (private_cache / "baseline").glob("*.json")
+    key_parts = json.loads(entry.read_text())["parts"]  # the load fingerprint, not a second one
+    assert key_parts["weights"] == report["integrity"]["digest_at_load"]
     second = run(invarlock_project, config(tiny_gpt2_dir)).report
     assert second["evaluation"]["baseline"]["cached"] is True
     assert second["evaluation"]["pairs"] == ev["pairs"]

@@ -1,10 +1,11 @@
 """The baseline cache: per-window baseline losses, reused when nothing they depend on changed.
 
 An entry's key is a sha256 over the fingerprints of everything the baseline losses depend
-on: every tensor of the model's state dict (names, dtypes, shapes and bytes), the
-tokenizer (its serialised definition), the evaluation windows (their token ids, in
-order), the evaluator's name and version, and the model's dtype and device. A changed
-weight, tokenizer or window set gives another key, so a stale entry is never read.
+on: the whole model (the integrity fingerprint's digest, ``runner/integrity.py``: every
+parameter and buffer by name, dtype, shape and bytes), the tokenizer (its serialised
+definition), the evaluation windows (their token ids, in order), the evaluator's name and
+version, and the model's dtype and device. A changed weight, buffer, tokenizer or window set
+gives another key, so a stale entry is never read.
 Entries are small JSON files under ``$INVARLOCK_CACHE_DIR/baseline/`` (default
 ``~/.cache/invarlock``), written atomically; an unreadable entry counts as a miss.
 """
@@ -21,18 +22,6 @@ from invarlock.core.atomic import atomic_write
 from invarlock.core.cache import cache_root
 
 _FORMAT = "invarlock.baseline/v1"
-
-
-def model_fingerprint(model: Any) -> str:
-    """sha256 over every tensor of ``model.state_dict()``: name, dtype, shape and bytes."""
-    import torch
-
-    digest = hashlib.sha256(b"state_dict/v1;")
-    for name, tensor in sorted(model.state_dict().items()):
-        data = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{data.dtype}|{tuple(data.shape)};".encode())
-        digest.update(data.reshape(-1).view(torch.uint8).numpy().data)
-    return digest.hexdigest()
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:

@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,15 +22,13 @@ from invarlock.data.settings import DatasetSection
 from invarlock.data.sources import read_texts
 from invarlock.data.windows import WindowSet, as_batches, cut_windows, tokenize
 from invarlock.evaluation.base import Evaluator
-from invarlock.evaluation.cache import (
-    BaselineCache,
-    baseline_key,
-    model_fingerprint,
-    tokenizer_fingerprint,
-)
+from invarlock.evaluation.cache import BaselineCache, baseline_key, tokenizer_fingerprint
 from invarlock.evaluation.sequence import MIN_WINDOWS, SEQUENCE_METHOD, sequence_bounds
 from invarlock.evaluation.settings import EvalSection
 from invarlock.evaluation.stats import BOOTSTRAP_METHOD, RatioInterval, perplexity, ratio_interval
+
+if TYPE_CHECKING:
+    from invarlock.runner.integrity import Fingerprint
 
 #: ``progress(phase, windows_done, windows_total, tokens_done)``, called after each batch.
 Progress = Callable[[str, int, int, int], None]
@@ -244,11 +242,19 @@ class PairedEvaluation:
                 self.progress(phase, done, total, done * self.windows.seq_len)
                 yield losses
 
-    def cache_parts(self, model: Any) -> dict[str, str]:
+    def cache_parts(self, model: Any, weights: Fingerprint | None = None) -> dict[str, str]:
+        """What the baseline losses depend on (the cache key's parts); ``{}``, so no caching,
+        when some tensor of ``model`` cannot be read. ``weights``: see :meth:`run_baseline`."""
+        from invarlock.runner.integrity import Fingerprint
+
         assert self.evaluator is not None
+        if weights is None:
+            weights = Fingerprint.of(model)
+        if not weights.readable:
+            return {}
         dtype = str(next(iter(model.state_dict().values())).dtype)
         return {
-            "weights": model_fingerprint(model),
+            "weights": weights.digest,
             "tokenizer": self.tokenizer_fp,
             "windows": self.windows.fingerprint,
             "evaluator": f"{self.evaluator.name}/{self.evaluator.version}",
@@ -256,11 +262,14 @@ class PairedEvaluation:
             "device": str(self.device),
         }
 
-    def run_baseline(self, model: Any) -> None:
-        """Baseline losses of every evaluation window, on the unedited ``model``."""
+    def run_baseline(self, model: Any, weights: Fingerprint | None = None) -> None:
+        """Baseline losses of every evaluation window, on the unedited ``model``.
+
+        ``weights`` is ``model``'s whole-model fingerprint as it is now, when the caller has
+        one (the runner's, taken at load and checked since); it is taken here otherwise."""
         started = time.perf_counter()
         rows = self.windows.eval
-        parts = self.cache_parts(model) if self.settings.baseline_cache else {}
+        parts = self.cache_parts(model, weights) if self.settings.baseline_cache else {}
         key = baseline_key(**parts) if parts else ""
         cached = self.cache.load(key, len(rows)) if parts else None
         if cached is not None:

@@ -88,6 +88,11 @@ class Fingerprint:
         return cls(prints, canonical, total)
 
     @property
+    def readable(self) -> bool:
+        """Whether every tensor's bytes were read (offloaded or sparse ones cannot be)."""
+        return all(p.digest != _UNREADABLE for p in self.prints.values())
+
+    @property
     def digest(self) -> str:
         """One digest over every entry (name, dtype, shape, tensor digest) in name order."""
         combined = xxhash.xxh3_128()

@@ -234,7 +234,7 @@ class Runner:
             return
         if evaluator is not None:
             with self._phase(report, "baseline", f"{evaluator.name} on the unedited model"):
-                state.evaluation.run_baseline(state.model)
+                state.evaluation.run_baseline(state.model, state.integrity.expected)
             state.integrity.check(state.model, "baseline", plugin=evaluator.name)
             if state.evaluation.cache_warning:
                 report.warnings.append(state.evaluation.cache_warning)
