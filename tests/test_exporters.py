@@ -189,11 +189,11 @@ def test_gguf_refuses_other_grids_naming_the_nearest(params, nearest) -> None:
 
 def test_formats_needing_codes_refuse_the_noop_edit() -> None:
     config = get_edit("noop").parse({})
-    assert sorted(refusals(["native", "hf", "compressed-tensors", "gguf"], config)) == [
-        "compressed-tensors",
-        "gguf",
-        "native",
-    ]
+    reasons = refusals(["native", "hf", "compressed-tensors", "gguf"], config)
+    assert sorted(reasons) == ["compressed-tensors", "gguf", "native"]
+    assert set(reasons.values()) == {
+        "it stores quant_rtn integer codes and this edit has none; use the hf format"
+    }
 
 
 def test_gguf_refuses_non_llama_models(tiny_gpt2_dir, tmp_path) -> None:

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from invarlock.core.errors import EXIT_MODEL, InvarlockError
+from invarlock.edits._config import RTNConfig
 
-__all__ = ["ExportError", "Exporter", "Source"]
+__all__ = ["ExportError", "Exporter", "Source", "refuse_without_codes"]
 
 
 class ExportError(InvarlockError):
@@ -67,3 +68,11 @@ class Exporter(Protocol):
 
     def load(self, out: Path, model: Any) -> Any:
         """Load ``out`` back through the consumer's own loader (``model``: the guarded one)."""
+
+
+def refuse_without_codes(edit_config: Any) -> str | None:
+    """Why a format that stores quant_rtn integer codes cannot hold ``edit_config``, or
+    ``None`` when it is a quant_rtn edit."""
+    if isinstance(edit_config, RTNConfig):
+        return None
+    return "it stores quant_rtn integer codes and this edit has none; use the hf format"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from invarlock.edits._config import RTNConfig
-from invarlock.exporters.base import ExportError, Source
+from invarlock.exporters.base import ExportError, Source, refuse_without_codes
 
 __all__ = ["CompressedTensorsExporter"]
 
@@ -43,9 +43,7 @@ class CompressedTensorsExporter:
     dirname = "model-compressed-tensors"
 
     def refuse_edit(self, edit_config: Any) -> str | None:
-        if not isinstance(edit_config, RTNConfig):
-            return "it stores quant_rtn integer codes and this edit has none; use the hf format"
-        return None
+        return refuse_without_codes(edit_config)
 
     def refuse_model(self, model: Any, edit_config: Any, source: Source) -> str | None:
         from invarlock.edits._scope import select_targets

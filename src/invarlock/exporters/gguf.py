@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from invarlock.edits._config import GGUF_GRIDS, RTNConfig
-from invarlock.exporters.base import ExportError, Source
+from invarlock.exporters.base import ExportError, Source, refuse_without_codes
 
 __all__ = ["GGUFExporter"]
 
@@ -45,8 +45,8 @@ class GGUFExporter:
     dirname = "model-gguf"
 
     def refuse_edit(self, edit_config: Any) -> str | None:
-        if not isinstance(edit_config, RTNConfig):
-            return "GGUF Q8_0/Q4_0 blocks hold quant_rtn codes and this edit has none"
+        if reason := refuse_without_codes(edit_config):
+            return reason
         spec = edit_config.spec
         if spec.grid in GGUF_GRIDS:
             return None

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from invarlock.edits._config import RTNConfig
-from invarlock.exporters.base import Source
+from invarlock.exporters.base import Source, refuse_without_codes
 
 __all__ = ["NativeExporter"]
 
@@ -17,9 +16,7 @@ class NativeExporter:
     dirname = "model"
 
     def refuse_edit(self, edit_config: Any) -> str | None:
-        if isinstance(edit_config, RTNConfig):
-            return None
-        return "it stores quant_rtn integer codes and this edit has none; use the hf format"
+        return refuse_without_codes(edit_config)
 
     def refuse_model(self, model: Any, edit_config: Any, source: Source) -> str | None:
         return None
