@@ -12,6 +12,7 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch
+from reference_rtn import rtn_
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from invarlock.core.results import check_validate_result
@@ -47,16 +48,6 @@ def run(guard: VarianceGuard, model: Any, calib: Any, edit) -> dict[str, Any]:
     return out
 
 
-def rtn_int8(model: Any) -> None:
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if param.ndim == 2 and ("layers." in name or ".h." in name):
-                axis = 0 if "layers." in name else 1  # Linear (out, in) / Conv1D (in, out)
-                absmax = param.abs().amax(dim=1 - axis, keepdim=True).clamp_min(1e-12)
-                scale = absmax / 127
-                param.copy_((param / scale).round().clamp(-127, 127) * scale)
-
-
 def blocks_of(model: Any) -> Any:
     return model.transformer.h if hasattr(model, "transformer") else model.model.layers
 
@@ -71,7 +62,7 @@ def test_noop_and_int8_pass_and_weights_are_never_changed(tiny) -> None:
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # observes only
     assert all(not m._forward_hooks for m in model.modules())  # hooks removed
-    out = run(VarianceGuard(), model, calib, rtn_int8)
+    out = run(VarianceGuard(), model, calib, lambda m: rtn_(m, 8))
     assert out["action"] == "continue", out["message"]
 
 

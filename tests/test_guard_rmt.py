@@ -10,6 +10,7 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch
+from reference_rtn import rtn_
 from torch import nn
 from transformers import GPT2LMHeadModel, LlamaForCausalLM
 
@@ -92,20 +93,6 @@ def test_lowrank_falls_back_where_the_spectrum_has_no_gap(seed: int) -> None:
     matrix = spiked(120, 80, spikes=[1.0 + 0.1 * i for i in range(20)], seed=seed)
     counted = count_lowrank(matrix, margin=0.0, rank=8)
     assert counted.exact and counted.count == count_svd(matrix, margin=0.0).count
-
-
-def rtn_(model: nn.Module, bits: int) -> None:
-    """Symmetric per-output-channel round-to-nearest of the block weights (reference)."""
-    qmax = 2 ** (bits - 1) - 1
-    blocks = model.transformer.h if hasattr(model, "transformer") else model.model.layers
-    with torch.no_grad():
-        for module in blocks.modules():
-            if type(module).__name__ not in ("Linear", "Conv1D"):
-                continue
-            axis = 1 if isinstance(module, nn.Linear) else 0
-            weight = module.weight
-            scale = weight.abs().amax(dim=axis, keepdim=True).clamp_min(1e-12) / qmax
-            weight.copy_((weight / scale).round().clamp(-qmax, qmax) * scale)
 
 
 def plant_structure(model: LlamaForCausalLM) -> None:

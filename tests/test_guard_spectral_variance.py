@@ -10,6 +10,7 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch
+from reference_rtn import output_axis, rtn_
 from torch import nn
 from transformers import GPT2LMHeadModel, LlamaForCausalLM
 
@@ -19,25 +20,6 @@ from invarlock.guards._scope import resolve_scope
 torch.set_num_threads(1)
 
 GUARDS = [SpectralGuard, VarianceGuard]
-
-
-def output_axis(module: nn.Module) -> int:
-    """Linear weights are (out, in); transformers Conv1D weights are (in, out)."""
-    return 0 if isinstance(module, nn.Linear) else 1
-
-
-def rtn_(model: nn.Module, bits: int) -> None:
-    """Reference symmetric per-output-channel round-to-nearest of the block weights."""
-    qmax = 2 ** (bits - 1) - 1
-    blocks = model.transformer.h if hasattr(model, "transformer") else model.model.layers
-    with torch.no_grad():
-        for module in blocks.modules():
-            if type(module).__name__ not in ("Linear", "Conv1D"):
-                continue
-            weight = module.weight
-            absmax = weight.abs().amax(dim=1 - output_axis(module), keepdim=True)
-            scale = absmax.clamp_min(1e-12) / qmax
-            weight.copy_((weight / scale).round().clamp(-qmax, qmax) * scale)
 
 
 def run(guard: SpectralGuard | VarianceGuard, model: nn.Module, edit, context=None) -> dict:
