@@ -31,7 +31,7 @@ from invarlock.data.corpus import corpus_text
 from invarlock.edits import get_edit
 from invarlock.evaluation.perplexity import PerplexityEvaluator
 from invarlock.guards import BUILTIN_GUARDS
-from invarlock.guards._scope import resolve_scope
+from invarlock.guards.scope import resolve_scope
 
 DEFAULT_MODEL = "smollm2-135m"
 

@@ -69,11 +69,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
+    from invarlock.core.atomic import write_json_atomic
     from invarlock.reports import plots
     from invarlock.reports.html import render_html
     from invarlock.reports.markdown import render_markdown
     from invarlock.reports.view import build_view
-    from invarlock.runner.report import write_json_atomic
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)

@@ -68,8 +68,8 @@ def build_model(name: str) -> torch.nn.Module:
 
 def block_weights(model: torch.nn.Module) -> list[tuple[torch.Tensor, int]]:
     """The default quant_rtn targets: ``(weight, out_axis)``."""
-    from invarlock.edits._scope import select_targets
     from invarlock.edits.rtn import QuantRTN
+    from invarlock.edits.scope import select_targets
 
     config = QuantRTN().parse({})
     return [(t.weight.detach(), t.out_axis) for t in select_targets(model, config).targets]

@@ -44,7 +44,7 @@ from invarlock.edits import get_edit
 from invarlock.evaluation.perplexity import PerplexityEvaluator
 from invarlock.evaluation.stats import ratio_interval
 from invarlock.guards import BUILTIN_GUARDS
-from invarlock.guards._scope import resolve_scope
+from invarlock.guards.scope import resolve_scope
 from invarlock.runner.snapshot import Snapshot
 
 ROOT = Path(__file__).resolve().parent.parent

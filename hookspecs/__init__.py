@@ -24,10 +24,10 @@ from invarlock._markers import hookspec
 
 if TYPE_CHECKING:
     from invarlock.core.api import LoadedModel, ModelAdapter
+    from invarlock.core.context import RunContext
+    from invarlock.core.edit import EditResult
+    from invarlock.core.report import RunReport
     from invarlock.core.results import GuardOutcome
-    from invarlock.edits.base import EditResult
-    from invarlock.runner.context import RunContext
-    from invarlock.runner.report import RunReport
 
     RegisterGuard = Callable[..., None]
     RegisterAdapter = Callable[..., None]

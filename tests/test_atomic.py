@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from invarlock.core.atomic import atomic_write
-from invarlock.runner.report import RunReport, write_json_atomic
+from invarlock.core.atomic import atomic_write, write_json_atomic
+from invarlock.core.report import RunReport
 
 
 @pytest.mark.parametrize("error", [RuntimeError("disk full"), KeyboardInterrupt()])

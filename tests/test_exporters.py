@@ -204,7 +204,7 @@ def test_gguf_refuses_non_llama_models(tiny_gpt2_dir, tmp_path) -> None:
 
 
 def test_compressed_tensors_in_shards(tiny_llama_dir, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr("invarlock.exporters._shards.SHARD_BYTES", 64 * 1024)
+    monkeypatch.setattr("invarlock.exporters.shards.SHARD_BYTES", 64 * 1024)
     model, config = edited(tiny_llama_dir, {"bits": 8, "symmetric": False})
     [entry] = export_all(
         ["compressed-tensors"], model, config, tmp_path, Source.of(str(tiny_llama_dir))

@@ -11,9 +11,9 @@ from gguf import GGMLQuantizationType
 from gguf.quants import dequantize, quantize
 
 from invarlock.edits import EditConfigError, get_edit
-from invarlock.edits._codes import codes_of_edited, decode, quantize_with_codes_
-from invarlock.edits._config import parse_rtn
-from invarlock.edits._kernels import quantize_
+from invarlock.edits.codes import codes_of_edited, decode, quantize_with_codes_
+from invarlock.edits.config import parse_rtn
+from invarlock.edits.kernels import quantize_
 
 QTYPES = {"gguf_q8_0": GGMLQuantizationType.Q8_0, "gguf_q4_0": GGMLQuantizationType.Q4_0}
 

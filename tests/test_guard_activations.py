@@ -17,7 +17,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from invarlock.core.results import check_validate_result
 from invarlock.guards import VarianceGuard
-from invarlock.guards._activations import block_output_variance
+from invarlock.guards.activations import block_output_variance
 from invarlock.testing.models import corpus_text
 
 torch.set_num_threads(1)

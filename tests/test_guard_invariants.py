@@ -18,7 +18,7 @@ from transformers import GPT2LMHeadModel, LlamaForCausalLM
 
 from invarlock.core.api import Guard
 from invarlock.guards import BUILTIN_GUARDS, InvariantsGuard
-from invarlock.guards._finite import nonfinite_tensors
+from invarlock.guards.finite import nonfinite_tensors
 
 torch.set_num_threads(1)
 

@@ -16,7 +16,7 @@ from transformers import GPT2LMHeadModel, LlamaForCausalLM
 
 from invarlock.core.results import check_validate_result
 from invarlock.guards import RMTGuard
-from invarlock.guards._mp import (
+from invarlock.guards.mp import (
     bulk_edge,
     count_inertia,
     count_lowrank,

@@ -15,7 +15,7 @@ from torch import nn
 from transformers import GPT2LMHeadModel, LlamaForCausalLM
 
 from invarlock.guards import SpectralGuard, VarianceGuard
-from invarlock.guards._scope import resolve_scope
+from invarlock.guards.scope import resolve_scope
 
 torch.set_num_threads(1)
 

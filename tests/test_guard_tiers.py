@@ -16,9 +16,9 @@ from transformers import GPT2LMHeadModel, LlamaForCausalLM
 
 from invarlock.core.errors import ConfigError
 from invarlock.guards import RMTGuard, SpectralGuard, VarianceGuard
-from invarlock.guards._families import weight_family
-from invarlock.guards._linalg import random_start, top_singular
-from invarlock.guards._tiers import TIER_BANDS, TIERS
+from invarlock.guards.families import weight_family
+from invarlock.guards.linalg import random_start, top_singular
+from invarlock.guards.tiers import TIER_BANDS, TIERS
 from invarlock.plugins.manager import PluginManager
 from invarlock.runner.config import parse_config
 from invarlock.runner.plan import build_plan

@@ -99,8 +99,8 @@ def test_the_generated_hook_reference_has_not_drifted() -> None:
 def test_the_reference_names_every_field_of_the_objects_hooks_receive() -> None:
     import dataclasses
 
+    from invarlock.core.context import RunContext
     from invarlock.core.results import GuardOutcome
-    from invarlock.runner.context import RunContext
     from invarlock.runner.guard_context import ValidateContext
 
     reference = (REPO / "docs" / "hooks.md").read_text()

@@ -11,10 +11,10 @@ import pytest
 from cli_helpers import run_cli
 from report_helpers import RUNS, real_run, with_contract_sections
 
+from invarlock.core.report import REPORT_SCHEMA
 from invarlock.reports.schema_doc import regions, render_fields
 from invarlock.reports.validate import known_schemas, load_schema, problems
 from invarlock.runner.plan import PLAN_SCHEMA
-from invarlock.runner.report import REPORT_SCHEMA
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from invarlock.edits import EDITS, EditConfigError, get_edit
-from invarlock.edits._config import QuantSpec
-from invarlock.edits._kernels import quantize_
+from invarlock.edits.config import QuantSpec
+from invarlock.edits.kernels import quantize_
 
 TINY = torch.finfo(torch.float32).tiny
 TIE_WINDOW = 1e-3  # |x - (k + 0.5)| below this counts as a tie

@@ -138,8 +138,8 @@ def test_bfloat16_codes_are_recovered_exactly():
     """bfloat16 keeps 8 significant bits, so asymmetric 8-bit codes above 128 share stored
     values: ``round(w' / scale)`` may land on a neighbouring code, at a tie even one outside
     0..255. Recovery must still give codes that decode to the stored weight."""
-    from invarlock.edits._codes import codes_of_edited, decode, quantize_recorded_
-    from invarlock.edits._config import QuantSpec
+    from invarlock.edits.codes import codes_of_edited, decode, quantize_recorded_
+    from invarlock.edits.config import QuantSpec
 
     generator = torch.Generator().manual_seed(0)
     param = torch.nn.Parameter(torch.randn(1024, 1024, generator=generator).to(torch.bfloat16))
@@ -156,7 +156,7 @@ def test_bfloat16_codes_are_recovered_exactly():
 def test_scale_records_die_with_their_weights(tiny_gpt2_dir):
     import gc
 
-    from invarlock.edits._codes import _RECORDS
+    from invarlock.edits.codes import _RECORDS
 
     gc.collect()
     before = len(_RECORDS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from invarlock.adapters import _hf_loading as loading
+from invarlock.adapters import hf_loading as loading
 from invarlock.adapters.hf_causal import HF_Causal_Adapter
 from invarlock.core.api import ModelAdapter
 

@@ -1,6 +1,6 @@
 """``hf_causal``: load Hugging Face causal language models from a directory, a GGUF file or the Hub.
 
-Sources (see :func:`~invarlock.adapters._hf_loading.resolve_source`):
+Sources (see :func:`~invarlock.adapters.hf_loading.resolve_source`):
 
 * a local directory with ``config.json`` and safetensors weights (preferred) or a pickled
   ``pytorch_model.bin``, which is only ever read with ``torch.load(weights_only=True)``;
@@ -25,13 +25,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from invarlock.adapters import _hf_loading as loading
+from invarlock.adapters import hf_loading as loading
 from invarlock.adapters._hf_describe import describe_model
 from invarlock.core.api import ModelAdapter
 from invarlock.core.errors import ConfigError, ModelLoadError
-from invarlock.models._quiet import quiet_transformers
 from invarlock.models.cache import CachedModel, cached_gguf
 from invarlock.models.convert import check_gguf_available, dequantize_config
+from invarlock.models.quiet import quiet_transformers
 
 
 def _transformers_version() -> tuple[int, int]:

@@ -13,9 +13,9 @@ from rich.status import Status as Spinner
 from rich.table import Table
 from rich.text import Text
 
+from invarlock.core.report import RunReport
 from invarlock.core.results import GuardOutcome
 from invarlock.runner.plan import RunPlan
-from invarlock.runner.report import RunReport
 from invarlock.runner.runner import RunObserver
 
 _ACTION_STYLE = {"continue": "green", "warn": "yellow", "abort": "red"}

@@ -8,6 +8,7 @@ removed and the target is untouched. The file gets the mode a plain ``open`` wou
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -41,3 +42,11 @@ def atomic_write(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` via a temporary file in the same directory and
+    ``os.replace``; on any failure the temporary file is removed and ``path`` is untouched."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    with atomic_write(path) as handle:
+        handle.write(text)

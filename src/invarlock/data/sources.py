@@ -96,7 +96,7 @@ def _jsonl(path: Path, field: str) -> str:
 
 def _hf(spec: DatasetSection) -> str:
     """A Hugging Face dataset split's ``field`` column, joined by blank lines (network opt-in)."""
-    from invarlock.adapters._hf_loading import network_allowed
+    from invarlock.adapters.hf_loading import network_allowed
 
     if not network_allowed():
         raise DataError(

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import import_module
 
-from invarlock.edits._config import RTN_PARAMETERS
-from invarlock.edits.base import Edit, EditConfigError, EditResult, LayerStats
+from invarlock.core.edit import Edit, EditConfigError, EditResult, LayerStats
+from invarlock.edits.config import RTN_PARAMETERS
 
 __all__ = [
     "EDITS",

@@ -20,8 +20,8 @@ import math
 
 import torch
 
-from invarlock.edits._config import GGUF_BLOCK, QuantSpec
-from invarlock.edits._kernels import WeightStats
+from invarlock.edits.config import GGUF_BLOCK, QuantSpec
+from invarlock.edits.kernels import WeightStats
 
 __all__ = ["quantize_grid_"]
 

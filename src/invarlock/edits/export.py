@@ -35,10 +35,10 @@ import torch
 from torch import nn
 
 from invarlock.core.errors import ModelLoadError
-from invarlock.edits._codes import Codes, codes_quantizing_if_needed, decode
-from invarlock.edits._config import QuantSpec, RTNConfig, parse_rtn
-from invarlock.edits._kernels import Workspace
-from invarlock.edits._scope import select_targets
+from invarlock.edits.codes import Codes, codes_quantizing_if_needed, decode
+from invarlock.edits.config import QuantSpec, RTNConfig, parse_rtn
+from invarlock.edits.kernels import Workspace
+from invarlock.edits.scope import select_targets
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "export_quantized", "load_quantized"]
 
@@ -97,7 +97,7 @@ def export_quantized(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    from invarlock.exporters._shards import ShardWriter
+    from invarlock.exporters.shards import ShardWriter
 
     tensors = ShardWriter(out, max_shard_bytes, metadata={"quantization": FORMAT})
     layout: dict[str, dict[str, Any]] = {}
@@ -165,7 +165,7 @@ def load_quantized(path: str | Path, device: str | torch.device = "cpu") -> nn.M
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from invarlock.exporters._shards import shard_files
+    from invarlock.exporters.shards import shard_files
 
     tensors: dict[str, torch.Tensor] = {}
     try:

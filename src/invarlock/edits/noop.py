@@ -6,8 +6,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from invarlock.edits._config import parse_noop
-from invarlock.edits.base import EditResult
+from invarlock.core.edit import EditResult
+from invarlock.edits.config import parse_noop
 
 __all__ = ["Noop"]
 

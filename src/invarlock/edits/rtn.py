@@ -4,7 +4,7 @@ The model stays a float model of the same dtype and runs as before; only the sel
 now lie on an integer grid. The scales used are remembered per weight (a few floats per
 channel or group, dropped with the weight) so that :func:`invarlock.edits.export.
 export_quantized` can ship the edited model as exact integer codes. The math lives in
-:mod:`invarlock.edits._kernels`, the scope in :mod:`invarlock.edits._scope`; both import
+:mod:`invarlock.edits.kernels`, the scope in :mod:`invarlock.edits.scope`; both import
 torch, so this module imports them lazily and :meth:`QuantRTN.parse` works without torch.
 """
 
@@ -14,8 +14,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from invarlock.edits._config import RTNConfig, parse_rtn
-from invarlock.edits.base import EditResult, LayerStats
+from invarlock.core.edit import EditResult, LayerStats
+from invarlock.edits.config import RTNConfig, parse_rtn
 
 __all__ = ["QuantRTN"]
 
@@ -32,15 +32,15 @@ class QuantRTN:
     def targets(self, model: Any, config: RTNConfig) -> list[str]:
         """Parameter names :meth:`apply` writes, one per tensor (tied aliases are in
         ``EditResult.tied``), as ``model.named_parameters()`` yields them."""
-        from invarlock.edits._scope import select_targets
+        from invarlock.edits.scope import select_targets
 
         return [target.canonical for target in select_targets(model, config).targets]
 
     def apply(self, model: Any, config: RTNConfig) -> EditResult:
         """Quantize the selected weights in place, each tensor once, layer by layer."""
-        from invarlock.edits._codes import quantize_recorded_
-        from invarlock.edits._kernels import Workspace
-        from invarlock.edits._scope import select_targets
+        from invarlock.edits.codes import quantize_recorded_
+        from invarlock.edits.kernels import Workspace
+        from invarlock.edits.scope import select_targets
 
         start = time.perf_counter()
         selection = select_targets(model, config)

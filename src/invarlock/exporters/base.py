@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from invarlock.core.errors import EXIT_MODEL, InvarlockError
-from invarlock.edits._config import RTNConfig
+from invarlock.edits.config import RTNConfig
 
 __all__ = ["ExportError", "Exporter", "Source", "refuse_without_codes"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from invarlock.edits._config import RTNConfig
+from invarlock.edits.config import RTNConfig
 from invarlock.exporters.base import ExportError, Source, refuse_without_codes
 
 __all__ = ["CompressedTensorsExporter"]
@@ -46,7 +46,7 @@ class CompressedTensorsExporter:
         return refuse_without_codes(edit_config)
 
     def refuse_model(self, model: Any, edit_config: Any, source: Source) -> str | None:
-        from invarlock.edits._scope import select_targets
+        from invarlock.edits.scope import select_targets
 
         if not hasattr(model, "config") or not hasattr(model.config, "save_pretrained"):
             return f"{type(model).__name__} is not a transformers model"
@@ -73,10 +73,10 @@ class CompressedTensorsExporter:
         from compressed_tensors.compressors import BaseCompressor, ModelCompressor
         from compressed_tensors.quantization import QuantizationConfig
 
-        from invarlock.edits._codes import codes_quantizing_if_needed
-        from invarlock.edits._scope import select_targets
-        from invarlock.exporters._shards import ShardWriter
+        from invarlock.edits.codes import codes_quantizing_if_needed
+        from invarlock.edits.scope import select_targets
         from invarlock.exporters.hf import copy_tokenizer
+        from invarlock.exporters.shards import ShardWriter
 
         spec = edit_config.spec
         scheme = _scheme(edit_config)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from invarlock.edits._config import GGUF_GRIDS, RTNConfig
+from invarlock.edits.config import GGUF_GRIDS, RTNConfig
 from invarlock.exporters.base import ExportError, Source, refuse_without_codes
 
 __all__ = ["GGUFExporter"]
@@ -134,7 +134,7 @@ def _tokenizer_problem(source: Source) -> str | None:
 
 
 def _hf_metadata(model: Any, source: Source, writer: Any, file_type: int) -> None:
-    from invarlock.exporters._gguf_llama import tokenizer_metadata, write_llama_metadata
+    from invarlock.exporters.gguf_llama import tokenizer_metadata, write_llama_metadata
 
     problem = _tokenizer_problem(source)
     if problem is not None:
@@ -172,8 +172,8 @@ def _quantized_blocks(model: Any, target: Any, spec: Any) -> Any:
     import torch
     from gguf import quants
 
-    from invarlock.edits._codes import codes_quantizing_if_needed, decode
-    from invarlock.exporters._gguf_llama import llamacpp_rope_order
+    from invarlock.edits.codes import codes_quantizing_if_needed, decode
+    from invarlock.exporters.gguf_llama import llamacpp_rope_order
 
     weight = target.weight.detach()
     values = decode(
@@ -207,7 +207,7 @@ def _add_tensors(model: Any, edit_config: Any, writer: Any, reader: Any, arch: s
     import numpy as np
     import torch
 
-    from invarlock.edits._scope import select_targets
+    from invarlock.edits.scope import select_targets
 
     spec = edit_config.spec
     qtype = _qtype(spec.grid)

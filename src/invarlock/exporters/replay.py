@@ -112,8 +112,8 @@ def _check_layers(now: list[dict[str, Any]], then: list[dict[str, Any]]) -> None
 
 def export_run(run_dir: Path, formats: Sequence[str], manager: Any) -> list[dict[str, Any]]:
     """Export a finished run's guarded model into ``run_dir``; append to its report.json."""
+    from invarlock.core.atomic import write_json_atomic
     from invarlock.exporters.run import check_free, export_all
-    from invarlock.runner.report import write_json_atomic
 
     report = read_run(run_dir)
     check_free(formats, run_dir)

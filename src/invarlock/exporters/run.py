@@ -85,7 +85,7 @@ def _export_one(
             f"{exporter.name}: writing failed: {type(error).__name__}: {error}"
         ) from error
     written = time.perf_counter()
-    from invarlock.models._quiet import quiet_transformers
+    from invarlock.models.quiet import quiet_transformers
 
     try:
         with quiet_transformers(keep_warnings=True):  # no progress bars in invarlock's output

@@ -8,10 +8,10 @@ from typing import Any, ClassVar
 
 from invarlock.core.api import Guard
 from invarlock.core.structure import storage_key, tied_groups
-from invarlock.guards._finite import checkable_count, nonfinite_tensors
 from invarlock.guards._options import check_bool, check_policy
 from invarlock.guards._results import MESSAGE_CAP, METRICS_CAP, name_list, not_prepared, result
 from invarlock.guards._ties import declared_tie_notes, declared_ties
+from invarlock.guards.finite import checkable_count, nonfinite_tensors
 
 #: name -> (kind, shape, dtype, device) of every parameter (and buffer) alias.
 TensorTable = dict[str, tuple[str, tuple[int, ...], str, str]]

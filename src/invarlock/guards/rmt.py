@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from invarlock.core.api import Guard
-from invarlock.guards._families import FAMILIES, weight_family
 from invarlock.guards._options import (
     check_choice,
     check_int,
@@ -16,8 +15,9 @@ from invarlock.guards._options import (
     check_positive,
 )
 from invarlock.guards._results import METRICS_CAP, judge, name_list, not_prepared, result
-from invarlock.guards._scope import ScopedWeight, edit_coverage, edited_layers, resolve_scope
-from invarlock.guards._tiers import DEFAULT_TIER, family_bands, tier_settings
+from invarlock.guards.families import FAMILIES, weight_family
+from invarlock.guards.scope import ScopedWeight, edit_coverage, edited_layers, resolve_scope
+from invarlock.guards.tiers import DEFAULT_TIER, family_bands, tier_settings
 
 METHODS = ("inertia", "lowrank", "svd")
 
@@ -92,7 +92,7 @@ class RMTGuard(Guard):
     def _count(self, tensor: Any, rank: int) -> Any:
         import torch
 
-        from invarlock.guards._mp import count_inertia, count_lowrank, count_svd
+        from invarlock.guards.mp import count_inertia, count_lowrank, count_svd
 
         if not bool(torch.isfinite(tensor.detach().sum())):
             return None

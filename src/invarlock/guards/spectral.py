@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from invarlock.core.api import Guard
-from invarlock.guards._families import weight_family
 from invarlock.guards._options import check_int, check_patterns, check_policy, check_positive
 from invarlock.guards._results import METRICS_CAP, judge, name_list, not_prepared, result
-from invarlock.guards._scope import ScopedWeight, edit_coverage, edited_layers, resolve_scope
-from invarlock.guards._tiers import DEFAULT_TIER, band, family_bands, tier_settings
+from invarlock.guards.families import weight_family
+from invarlock.guards.scope import ScopedWeight, edit_coverage, edited_layers, resolve_scope
+from invarlock.guards.tiers import DEFAULT_TIER, band, family_bands, tier_settings
 
 
 @dataclass
@@ -110,7 +110,7 @@ class SpectralGuard(Guard):
 
     def prepare(self, model: Any, adapter: Any, calib: Any, policy: Any) -> dict[str, Any]:
         """Compute σ (with its error bound) and its right singular vector per weight."""
-        from invarlock.guards._linalg import random_start, top_singular
+        from invarlock.guards.linalg import random_start, top_singular
 
         check_policy(self.name, policy)
         self._baselines = None
@@ -211,7 +211,7 @@ class SpectralGuard(Guard):
 
     def _recompute(self, model: Any, base: _Baseline) -> tuple[str | None, dict[str, Any], int]:
         """The change row of one weight, or a description of why it cannot be compared."""
-        from invarlock.guards._linalg import top_singular
+        from invarlock.guards.linalg import top_singular
 
         name = base.weight.name
         try:

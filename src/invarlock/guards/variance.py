@@ -22,8 +22,8 @@ from invarlock.guards._results import (
     not_prepared,
     result,
 )
-from invarlock.guards._scope import ScopedWeight, edit_coverage, edited_layers, resolve_scope
-from invarlock.guards._tiers import DEFAULT_TIER, band, tier_settings
+from invarlock.guards.scope import ScopedWeight, edit_coverage, edited_layers, resolve_scope
+from invarlock.guards.tiers import DEFAULT_TIER, band, tier_settings
 
 #: Where the variance is measured: weights, block activations on ``calib`` windows, or both.
 SOURCES = ("weights", "activations", "both")
@@ -178,7 +178,7 @@ class VarianceGuard(Guard):
         return {**info, "container": scope.container, "warnings": warnings}
 
     def _prepare_activations(self, model: Any, container: str | None, calib: Any) -> str | None:
-        from invarlock.guards._activations import block_output_variance, calibration_windows
+        from invarlock.guards.activations import block_output_variance, calibration_windows
 
         if calib is None:
             return "no calibration windows (the run has no dataset): activations not measured"
@@ -287,7 +287,7 @@ class VarianceGuard(Guard):
 
         import torch
 
-        from invarlock.guards._activations import block_output_variance, paired_log_ratio
+        from invarlock.guards.activations import block_output_variance, paired_log_ratio
 
         assert self._activations is not None
         base = self._activations

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from invarlock.core.errors import ModelLoadError
-from invarlock.models._quiet import quiet_transformers
 from invarlock.models.progress import ConversionDisplay
+from invarlock.models.quiet import quiet_transformers
 
 #: The transformers module whose ``tqdm`` walks the GGUF tensors while dequantizing them.
 _GGUF_LOADER_MODULE = "transformers.modeling_gguf_pytorch_utils"

@@ -29,11 +29,11 @@ _FIELD = re.compile(r"^\s+(?P<name>\w+):\s")
 def _objects() -> list[type]:
     """The objects hooks receive or return, in the order the reference lists them."""
     from invarlock.core.api import GuardResult, LoadedModel
+    from invarlock.core.context import RunContext
+    from invarlock.core.edit import EditResult, LayerStats
+    from invarlock.core.report import RunReport
     from invarlock.core.results import GuardOutcome
-    from invarlock.edits.base import EditResult, LayerStats
-    from invarlock.runner.context import RunContext
     from invarlock.runner.guard_context import ValidateContext
-    from invarlock.runner.report import RunReport
 
     return [
         RunContext,

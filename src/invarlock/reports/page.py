@@ -6,8 +6,8 @@ import logging
 from pathlib import Path
 
 from invarlock.core.atomic import atomic_write
+from invarlock.core.report import RunReport
 from invarlock.reports.plots import plots_available
-from invarlock.runner.report import RunReport
 
 HTML_FILE = "report.html"
 log = logging.getLogger(__name__)

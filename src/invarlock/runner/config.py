@@ -20,7 +20,7 @@ import yaml
 from invarlock.core.errors import ConfigError
 from invarlock.data.settings import DatasetSection, parse_dataset
 from invarlock.evaluation.settings import EvalSection, parse_eval
-from invarlock.guards._tiers import DEFAULT_TIER, TIERS
+from invarlock.guards.tiers import DEFAULT_TIER, TIERS
 from invarlock.runner.yaml_loader import decode_config, load_yaml
 
 #: The guards a config without ``guards.order`` runs, in this order.

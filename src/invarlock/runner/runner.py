@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from invarlock import __version__
+from invarlock.core.atomic import write_json_atomic
+from invarlock.core.context import RunContext
 from invarlock.core.errors import (
     EXIT_KEPT,
     EXIT_MODEL,
@@ -34,6 +36,7 @@ from invarlock.core.errors import (
     PluginError,
     RestoreError,
 )
+from invarlock.core.report import RunReport
 from invarlock.core.results import (
     PREPARE,
     VALIDATE,
@@ -46,11 +49,9 @@ from invarlock.core.results import (
 from invarlock.plugins.manager import PluginManager
 from invarlock.plugins.notify import HookFailure, implementing_plugins, notify_each
 from invarlock.runner.config import RunConfig
-from invarlock.runner.context import RunContext
 from invarlock.runner.events import EventLog
 from invarlock.runner.guard_context import validate_context
 from invarlock.runner.plan import GuardPlan, RunPlan, build_plan
-from invarlock.runner.report import RunReport, write_json_atomic
 from invarlock.runner.signals import interrupt_exit_code, interrupts_as_exceptions
 
 KEPT, WARNED, ROLLED_BACK, ERROR, INTERRUPTED = (
@@ -114,7 +115,7 @@ class Runner:
         built from its options, and the run directory's place; nothing is created."""
         plan = self.plan()
         if plan.adapter_resolved in ("auto", "hf_causal"):  # a missing path fails here
-            from invarlock.adapters._hf_loading import resolve_source
+            from invarlock.adapters.hf_loading import resolve_source
 
             resolve_source(plan.model_id, plan.model_options.get("gguf_file"))
         for g in plan.guards:

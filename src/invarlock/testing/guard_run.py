@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from invarlock.core.edit import EditResult
     from invarlock.core.results import GuardOutcome
-    from invarlock.edits.base import EditResult
     from invarlock.runner.guard_context import ValidateContext
     from invarlock.testing.isolated import IsolatedPlugins
 

@@ -229,7 +229,7 @@ def export_gguf(model_dir: str | os.PathLike[str], out_file: str | os.PathLike[s
     import torch
     from safetensors.torch import load_file
 
-    from invarlock.exporters._gguf_llama import (
+    from invarlock.exporters.gguf_llama import (
         llamacpp_rope_order,
         tokenizer_metadata,
         write_llama_metadata,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from invarlock.edits.base import EditConfigError
+from invarlock.core.edit import EditConfigError
 
 __all__ = [
     "GGUF_BLOCK",

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import torch
 
-from invarlock.edits._config import QuantSpec
+from invarlock.edits.config import QuantSpec
 
 __all__ = [
     "BLOCK_BYTES",

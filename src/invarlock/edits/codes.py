@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from invarlock.edits._config import QuantSpec
-from invarlock.edits._kernels import (
+from invarlock.edits.config import QuantSpec
+from invarlock.edits.kernels import (
     BLOCK_BYTES,
     WeightStats,
     Workspace,

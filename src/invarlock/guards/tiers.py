@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from invarlock.guards._families import FAMILIES
 from invarlock.guards._options import check_choice, check_thresholds
+from invarlock.guards.families import FAMILIES
 
 TIERS = ("conservative", "balanced", "aggressive")
 DEFAULT_TIER = "balanced"

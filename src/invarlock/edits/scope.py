@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from invarlock.core import structure
-from invarlock.edits._config import RTNConfig
-from invarlock.edits.base import EditConfigError
+from invarlock.core.edit import EditConfigError
+from invarlock.edits.config import RTNConfig
 
 __all__ = ["Selection", "Target", "block_container", "select_targets"]
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from invarlock.core.atomic import atomic_write
 from invarlock.core.results import jsonable
 
 REPORT_SCHEMA = "invarlock.report/v1"
@@ -63,11 +60,3 @@ class RunReport:
         if data["integrity"] is None:
             del data["integrity"]  # absent when not applicable (the model was never loaded)
         return jsonable(data)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` via a temporary file in the same directory and
-    ``os.replace``; on any failure the temporary file is removed and ``path`` is untouched."""
-    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    with atomic_write(path) as handle:
-        handle.write(text)
