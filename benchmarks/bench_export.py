@@ -75,10 +75,10 @@ def main() -> None:
         model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
         edit = get_edit("quant_rtn")
         config = edit.parse({"grid": "gguf_q8_0"})
-        edit.apply(model, config)
+        codes = edit.export(config, edit.apply(model, config))
         out = Path(tmp) / "exports"
         out.mkdir()
-        entries = export_all(list(FORMATS), model, config, out, Source.of(str(model_dir)))
+        entries = export_all(list(FORMATS), model, codes, out, Source.of(str(model_dir)))
         sizes = {e["format"]: sum(f["bytes"] for f in e["files"]) for e in entries}
         print(f"llama {args.layers} x {args.hidden}, float32, edit grid gguf_q8_0")
         print(f"{'format':20} {'MB':>8} {'vs hf':>6} {'write s':>8} {'load s':>7}  proof")

@@ -245,7 +245,7 @@ def run_seed(
         target = ""
         if case.rtn is not None:
             edit = get_edit("quant_rtn")
-            context["edit"] = edit.apply(model, edit.parse(case.rtn)).to_dict()
+            context["edit"] = edit.apply(model, edit.parse(case.rtn)).summary()
             target = "block weights"
         elif case.fault is not None:
             target = case.fault(model, fault_rng)

@@ -16,28 +16,25 @@ that implements the registration, load, prepare and validate hooks for its own n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from invarlock._markers import hookspec
 
-if TYPE_CHECKING:
-    from invarlock.core.api import LoadedModel, ModelAdapter
+if TYPE_CHECKING:  # the contract: invarlock.core leaf modules (and the torch-free Evaluator)
+    from invarlock.core.api import Guard, LoadedModel, ModelAdapter, Register
     from invarlock.core.context import RunContext
     from invarlock.core.edit import EditResult
     from invarlock.core.report import RunReport
     from invarlock.core.results import GuardOutcome
-
-    RegisterGuard = Callable[..., None]
-    RegisterAdapter = Callable[..., None]
-    RegisterEvaluator = Callable[..., None]
+    from invarlock.evaluation.base import Evaluator
 
 # --------------------------------------------------------------------------- discovery
 
 
 @hookspec
-def invarlock_register_guards(register: RegisterGuard) -> None:
+def invarlock_register_guards(register: Register[Guard]) -> None:
     """Hand guard classes to the host.
 
     Fires once per plugin when the plugin manager collects plugins (listing and runs).
@@ -53,7 +50,7 @@ def invarlock_register_guards(register: RegisterGuard) -> None:
 
 
 @hookspec
-def invarlock_register_adapters(register: RegisterAdapter) -> None:
+def invarlock_register_adapters(register: Register[ModelAdapter]) -> None:
     """Hand model-adapter classes to the host.
 
     Fires once per plugin when the plugin manager collects plugins. Call
@@ -68,7 +65,7 @@ def invarlock_register_adapters(register: RegisterAdapter) -> None:
 
 
 @hookspec
-def invarlock_register_evaluators(register: RegisterEvaluator) -> None:
+def invarlock_register_evaluators(register: Register[Evaluator]) -> None:
     """Hand evaluator classes (metrics for the paired evaluation) to the host.
 
     Fires once per plugin when the plugin manager collects plugins. Call
@@ -217,8 +214,10 @@ def invarlock_guard_validate(
     :param model: the edited model.
     :param adapter: the adapter that loaded it.
     :param context: a :class:`~invarlock.runner.guard_context.ValidateContext`:
-        ``{"prepare": <this guard's prepare result>, "edit": <EditResult.to_dict()>,
-        "policy": <the guard's YAML block>, "model": <describe(model)>, "run_id": str}``.
+        ``{"prepare": <this guard's prepare result>, "edit": <EditSummary>,
+        "policy": <the guard's YAML block>, "model": <describe(model)>, "run_id": str}``;
+        the :class:`~invarlock.core.edit.EditSummary` is read-only (``.name``, ``.params``,
+        ``.layers``, ``.modules``, ``.parameters``, ``.to_dict()``).
     :return: a :class:`~invarlock.core.api.GuardResult` mapping (``passed``, ``action``,
         ``message`` required), or ``None`` when this plugin does not own ``guard_name``.
         First non-``None`` result wins. A malformed result fails that guard.

@@ -14,6 +14,7 @@ pytest.importorskip("gguf")
 from safetensors import safe_open
 from transformers import AutoModelForCausalLM, CompressedTensorsConfig
 
+from invarlock.core.edit import export_form
 from invarlock.edits import get_edit
 from invarlock.exporters import ExportError, Source, refusals
 from invarlock.exporters.run import export_all
@@ -21,11 +22,11 @@ from invarlock.testing.models import build_tiny_model, export_gguf
 
 
 def edited(model_dir: Path, params: dict, **load):
+    """A model edited with quant_rtn, and the edit's integer form (what the runner exports)."""
     model = AutoModelForCausalLM.from_pretrained(model_dir, **load).eval()
     edit = get_edit("quant_rtn")
     config = edit.parse(params)
-    edit.apply(model, config)
-    return model, config
+    return model, export_form(edit, config, edit.apply(model, config))
 
 
 def assert_bit_equal(loaded, guarded) -> None:
@@ -50,9 +51,9 @@ CT_CASES = [
 
 @pytest.mark.parametrize(("params", "fmt"), CT_CASES)
 def test_compressed_tensors_round_trip(tiny_llama_dir, tmp_path, params, fmt) -> None:
-    model, config = edited(tiny_llama_dir, params)
+    model, codes = edited(tiny_llama_dir, params)
     [entry] = export_all(
-        ["compressed-tensors"], model, config, tmp_path, Source.of(str(tiny_llama_dir))
+        ["compressed-tensors"], model, codes, tmp_path, Source.of(str(tiny_llama_dir))
     )
     out = Path(entry["path"])
     assert entry["proof"]["bit_equal"] and entry["proof"]["max_abs_weight_diff"] == 0.0
@@ -87,9 +88,9 @@ def test_compressed_tensors_round_trip(tiny_llama_dir, tmp_path, params, fmt) ->
 
 def test_compressed_tensors_in_bfloat16(tmp_path) -> None:
     model_dir = build_tiny_model("llama", tmp_path / "bf16", dtype="bfloat16", seed=3)
-    model, config = edited(model_dir, {"bits": 4, "group_size": 16}, dtype=torch.bfloat16)
+    model, codes = edited(model_dir, {"bits": 4, "group_size": 16}, dtype=torch.bfloat16)
     [entry] = export_all(
-        ["compressed-tensors", "hf"][:1], model, config, tmp_path, Source.of(str(model_dir))
+        ["compressed-tensors", "hf"][:1], model, codes, tmp_path, Source.of(str(model_dir))
     )
     assert entry["proof"]["bit_equal"]
 
@@ -107,12 +108,12 @@ def test_gguf_round_trip(tiny_llama_dir, tmp_path, grid, from_gguf) -> None:
         ).eval()
         edit = get_edit("quant_rtn")
         config = edit.parse(params)
-        edit.apply(model, config)
+        codes = export_form(edit, config, edit.apply(model, config))
         source = Source.of(str(source_file))
     else:
-        model, config = edited(tiny_llama_dir, params)
+        model, codes = edited(tiny_llama_dir, params)
         source = Source.of(str(tiny_llama_dir))
-    [entry] = export_all(["gguf"], model, config, tmp_path, source)
+    [entry] = export_all(["gguf"], model, codes, tmp_path, source)
     assert entry["proof"]["bit_equal"] and entry["proof"]["max_abs_logit_diff"] == 0.0
     [file] = Path(entry["path"]).glob("*.gguf")
 
@@ -137,10 +138,10 @@ def test_gguf_round_trip(tiny_llama_dir, tmp_path, grid, from_gguf) -> None:
 
 def test_hf_keeps_the_dtype_and_loads_anywhere(tmp_path) -> None:
     model_dir = build_tiny_model("llama", tmp_path / "fp16", dtype="float16", seed=1)
-    model, config = edited(
+    model, codes = edited(
         model_dir, {"bits": 4, "symmetric": False, "group_size": 16}, dtype=torch.float16
     )
-    [entry] = export_all(["hf"], model, config, tmp_path, Source.of(str(model_dir)))
+    [entry] = export_all(["hf"], model, codes, tmp_path, Source.of(str(model_dir)))
     loaded = AutoModelForCausalLM.from_pretrained(entry["path"]).eval()
     assert loaded.dtype == torch.float16
     assert_bit_equal(loaded, model)
@@ -149,8 +150,8 @@ def test_hf_keeps_the_dtype_and_loads_anywhere(tmp_path) -> None:
 def test_native_through_the_registry(tiny_llama_dir, tmp_path) -> None:
     from invarlock.edits.export import load_quantized
 
-    model, config = edited(tiny_llama_dir, {"bits": 4, "group_size": 16})
-    [entry] = export_all(["native"], model, config, tmp_path, Source.of(str(tiny_llama_dir)))
+    model, codes = edited(tiny_llama_dir, {"bits": 4, "group_size": 16})
+    [entry] = export_all(["native"], model, codes, tmp_path, Source.of(str(tiny_llama_dir)))
     assert entry["path"] == str(tmp_path / "model")
     assert_bit_equal(load_quantized(entry["path"]), model)
 
@@ -159,20 +160,20 @@ def test_native_through_the_registry(tiny_llama_dir, tmp_path) -> None:
 
 
 def test_conv1d_is_refused_for_compressed_tensors(tiny_gpt2_dir, tmp_path) -> None:
-    model, config = edited(tiny_gpt2_dir, {"bits": 8})
+    model, codes = edited(tiny_gpt2_dir, {"bits": 8})
     with pytest.raises(ExportError, match="Conv1D; compressed-tensors quantizes only torch Linear"):
         export_all(
-            ["native", "compressed-tensors"], model, config, tmp_path, Source.of(str(tiny_gpt2_dir))
+            ["native", "compressed-tensors"], model, codes, tmp_path, Source.of(str(tiny_gpt2_dir))
         )
     assert list(tmp_path.iterdir()) == []  # refused before the first format was written
 
 
 def test_partial_groups_are_refused_for_compressed_tensors(tiny_llama_dir, tmp_path) -> None:
-    model, config = edited(tiny_llama_dir, {"bits": 4, "group_size": 32})
+    model, codes = edited(tiny_llama_dir, {"bits": 4, "group_size": 32})
     with pytest.raises(
         ExportError, match=r"176 input columns, not a multiple of group_size 32.*group_size 16 fits"
     ):
-        export_all(["compressed-tensors"], model, config, tmp_path, Source.of(str(tiny_llama_dir)))
+        export_all(["compressed-tensors"], model, codes, tmp_path, Source.of(str(tiny_llama_dir)))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -181,15 +182,18 @@ def test_partial_groups_are_refused_for_compressed_tensors(tiny_llama_dir, tmp_p
     [({"bits": 8}, "gguf_q8_0"), ({"bits": 4, "group_size": 32}, "gguf_q4_0")],
 )
 def test_gguf_refuses_other_grids_naming_the_nearest(params, nearest) -> None:
-    config = get_edit("quant_rtn").parse(params)
-    reason = refusals(["native", "gguf", "compressed-tensors"], config)
+    edit = get_edit("quant_rtn")
+    codes = export_form(edit, edit.parse(params))  # before the edit ran: what --dry-run checks
+    reason = refusals(["native", "gguf", "compressed-tensors"], codes)
     assert list(reason) == ["gguf"]
     assert reason["gguf"].endswith(f"the nearest edit that fits is edit.grid: {nearest}")
 
 
 def test_formats_needing_codes_refuse_the_noop_edit() -> None:
-    config = get_edit("noop").parse({})
-    reasons = refusals(["native", "hf", "compressed-tensors", "gguf"], config)
+    edit = get_edit("noop")
+    codes = export_form(edit, edit.parse({}), edit.apply(None, edit.parse({})))
+    assert codes is None  # noop has no export
+    reasons = refusals(["native", "hf", "compressed-tensors", "gguf"], codes)
     assert sorted(reasons) == ["compressed-tensors", "gguf", "native"]
     assert set(reasons.values()) == {
         "it stores quant_rtn integer codes and this edit has none; use the hf format"
@@ -197,17 +201,17 @@ def test_formats_needing_codes_refuse_the_noop_edit() -> None:
 
 
 def test_gguf_refuses_non_llama_models(tiny_gpt2_dir, tmp_path) -> None:
-    model, config = edited(tiny_gpt2_dir, {"grid": "gguf_q8_0"})
+    model, codes = edited(tiny_gpt2_dir, {"grid": "gguf_q8_0"})
     with pytest.raises(ExportError, match=r"Llama-family models .* not 'gpt2'"):
-        export_all(["gguf"], model, config, tmp_path, Source.of(str(tiny_gpt2_dir)))
+        export_all(["gguf"], model, codes, tmp_path, Source.of(str(tiny_gpt2_dir)))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_compressed_tensors_in_shards(tiny_llama_dir, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr("invarlock.exporters.shards.SHARD_BYTES", 64 * 1024)
-    model, config = edited(tiny_llama_dir, {"bits": 8, "symmetric": False})
+    model, codes = edited(tiny_llama_dir, {"bits": 8, "symmetric": False})
     [entry] = export_all(
-        ["compressed-tensors"], model, config, tmp_path, Source.of(str(tiny_llama_dir))
+        ["compressed-tensors"], model, codes, tmp_path, Source.of(str(tiny_llama_dir))
     )
     names = [item["name"] for item in entry["files"]]
     assert "model.safetensors.index.json" in names
@@ -221,11 +225,11 @@ def test_gguf_without_a_tokenizer_is_refused_before_writing(tiny_llama_dir, tmp_
     bare = tmp_path / "bare"
     shutil.copytree(tiny_llama_dir, bare)
     (bare / "tokenizer.json").unlink()
-    model, config = edited(bare, {"grid": "gguf_q8_0", "exclude": ["*down_proj"]})
+    model, codes = edited(bare, {"grid": "gguf_q8_0", "exclude": ["*down_proj"]})
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(ExportError, match="no tokenizer to embed"):
-        export_all(["native", "gguf"], model, config, out, Source.of(str(bare)))
+        export_all(["native", "gguf"], model, codes, out, Source.of(str(bare)))
     assert list(out.iterdir()) == []
 
 
@@ -234,8 +238,8 @@ def test_gguf_from_a_half_precision_model(tmp_path, dtype) -> None:
     """The file holds the edit's codes; loaded in the model's dtype it is the guarded model."""
     model_dir = build_tiny_model("llama", tmp_path / dtype, dtype=dtype, seed=2)
     params = {"grid": "gguf_q4_0", "exclude": ["*down_proj"]}
-    model, config = edited(model_dir, params, dtype=getattr(torch, dtype))
-    [entry] = export_all(["gguf"], model, config, tmp_path, Source.of(str(model_dir)))
+    model, codes = edited(model_dir, params, dtype=getattr(torch, dtype))
+    [entry] = export_all(["gguf"], model, codes, tmp_path, Source.of(str(model_dir)))
     assert entry["proof"]["bit_equal"]
     [file] = Path(entry["path"]).glob("*.gguf")
     loaded = AutoModelForCausalLM.from_pretrained(

@@ -83,7 +83,7 @@ def test_edit_on_a_grid_records_codes_for_export(llama) -> None:
     result = edit.apply(llama, config)
     assert result.layers and all(layer.scheme == "gguf_q4_0/group32" for layer in result.layers)
     weight = llama.model.layers[0].self_attn.q_proj.weight
-    codes = codes_of_edited(weight, 0, config.spec)
+    codes = codes_of_edited(weight, result.codes["model.layers.0.self_attn.q_proj.weight"])
     assert int(codes.codes.min()) >= -8 and int(codes.codes.max()) <= 7
     assert torch.equal(decode(codes, 0, config.spec, weight.dtype), weight.detach())
 

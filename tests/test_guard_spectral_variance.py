@@ -14,6 +14,7 @@ from reference_rtn import output_axis, rtn_
 from torch import nn
 from transformers import GPT2LMHeadModel, LlamaForCausalLM
 
+from invarlock.core.edit import EditSummary, LayerStats
 from invarlock.guards import SpectralGuard, VarianceGuard
 from invarlock.guards.scope import resolve_scope
 
@@ -205,14 +206,25 @@ def test_model_without_module_list_checks_every_linear() -> None:
     assert prep["warnings"] == ["model has no nn.ModuleList; checking every Linear/Conv1D weight"]
 
 
+def edit_summary(*modules: str) -> EditSummary:
+    """The summary of an edit that wrote the weight of each of ``modules``."""
+    fields = {
+        "module_type": "Linear", "shape": [1], "numel": 1, "dtype": "float32", "bits": 8,
+        "scheme": "sym/channel", "out_axis": 0, "scale_min": 0.0, "scale_max": 0.0,
+        "rel_error": None, "max_error": None,
+    }  # fmt: skip
+    layers = tuple(LayerStats(name=m, param=f"{m}.weight", **fields) for m in modules)
+    return EditSummary("quant_rtn", {}, layers)
+
+
 @pytest.mark.parametrize("cls", GUARDS)
 def test_edit_context_reports_unchecked_layers(cls, gpt2: GPT2LMHeadModel) -> None:
-    edit = {"layers": [{"name": "transformer.h.0.mlp.c_fc"}, {"name": "lm_head"}]}
+    edit = edit_summary("transformer.h.0.mlp.c_fc", "lm_head")
     guard = cls()
     out = run(guard, gpt2, lambda m: rtn_(m, 8), {"edit": edit})
     assert out["metrics"]["edited_checked"] == 1
     assert out["metrics"]["edited_unchecked"] == ["lm_head"]
-    with pytest.raises(TypeError, match=r"context\['edit'\]\['layers'\]\[0\]"):
+    with pytest.raises(TypeError, match=r"context\['edit'\] must be the EditSummary.*got dict"):
         guard.validate(gpt2, None, {"edit": {"layers": ["transformer.h.0.mlp.c_fc"]}})
 
 

@@ -43,7 +43,8 @@ def test_run_guard_goes_through_prepare_edit_validate(run_guard) -> None:
     assert result.edit.name == "quant_rtn" and result.edit.params["bits"] == 4
     context = result.context
     assert context["prepare"] == result.prepare.raw
-    assert context["edit"]["name"] == "quant_rtn" and context["policy"] == {"limit": 2.0}
+    assert context["edit"] == result.edit.summary() and context["policy"] == {"limit": 2.0}
+    assert context["edit"].name == "quant_rtn" and context["edit"].params["bits"] == 4
     assert context["model"]["model_type"] == "gpt2" and context["run_id"] == "test-run"
     assert result.validate.metrics["context_keys"] == sorted(context)
 

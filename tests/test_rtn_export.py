@@ -123,9 +123,9 @@ def test_exporting_the_edited_model_writes_it_as_is(dtype, params, tiny_llama_di
     model = load(tiny_llama_dir, dtype)
     with torch.no_grad():  # one-sided weights: asymmetric codes spread over 0..255, more than
         model.model.layers[0].mlp.up_proj.weight.uniform_(0.0, 0.05)  # bf16 tells apart
-    edit.apply(model, config)
+    result = edit.apply(model, config)
     edited = {name: tensor.clone() for name, tensor in model.state_dict().items()}
-    export_quantized(model, config, tmp_path / "out")
+    export_quantized(model, config, tmp_path / "out", result=result)
     for name, tensor in model.state_dict().items():  # export did not touch the edited model
         assert torch.equal(tensor.view(torch.uint8), edited[name].view(torch.uint8)), name
     loaded = load_quantized(tmp_path / "out")
@@ -144,8 +144,8 @@ def test_bfloat16_codes_are_recovered_exactly():
     generator = torch.Generator().manual_seed(0)
     param = torch.nn.Parameter(torch.randn(1024, 1024, generator=generator).to(torch.bfloat16))
     spec = QuantSpec(bits=8, symmetric=False, group_size=16)
-    quantize_recorded_(param, 0, spec)
-    codes = codes_of_edited(param, 0, spec)
+    _, record = quantize_recorded_(param, 0, spec)
+    codes = codes_of_edited(param, record)
     assert torch.equal(decode(codes, 0, spec, torch.bfloat16), param.detach())
     scale = codes.scale.repeat_interleave(16, dim=1)
     zero = codes.zero_point.float().repeat_interleave(16, dim=1)
@@ -153,31 +153,33 @@ def test_bfloat16_codes_are_recovered_exactly():
     assert (naive > 255).any()  # the case this test is about does occur in this weight
 
 
-def test_scale_records_die_with_their_weights(tiny_gpt2_dir):
+def test_scale_records_travel_in_the_result_and_hold_no_weight(tiny_gpt2_dir):
     import gc
 
-    from invarlock.edits.codes import _RECORDS
-
-    gc.collect()
-    before = len(_RECORDS)
     model = load(tiny_gpt2_dir)
-    result = get_edit("quant_rtn").apply(model, get_edit("quant_rtn").parse({}))
-    assert len(_RECORDS) == before + len(result.layers)
-    del model
+    edit = get_edit("quant_rtn")
+    config = edit.parse({})
+    result = edit.apply(model, config)
+    assert sorted(result.codes) == sorted(layer.param for layer in result.layers)
+    assert "codes" not in result.to_dict()
+    name = result.layers[0].param
+    record, weight = result.codes[name], model.get_parameter(name)
+    assert record.holds(weight, result.layers[0].out_axis, config.spec)
+    del model, weight
     gc.collect()
-    assert len(_RECORDS) == before
+    assert record.weight() is None  # the result does not keep the model alive
 
 
 def test_a_weight_changed_after_the_edit_is_quantized_again(tiny_gpt2_dir, tmp_path):
     edit = get_edit("quant_rtn")
     config = edit.parse({"bits": 4, "group_size": 48})
     pristine, model = load(tiny_gpt2_dir), load(tiny_gpt2_dir)
-    edit.apply(model, config)
+    result = edit.apply(model, config)
     edited = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     with torch.no_grad():  # a snapshot restore: the weights are the originals again
         for name, param in model.named_parameters():
             param.copy_(pristine.get_parameter(name))
-    export_quantized(model, config, tmp_path / "out")
+    export_quantized(model, config, tmp_path / "out", result=result)
     loaded = load_quantized(tmp_path / "out")
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor.view(torch.uint8), edited[name].view(torch.uint8)), name

@@ -69,7 +69,8 @@ def test_int8_default_guards_keep_the_edit(
     assert weight_bits(edited) != weight_bits(tiny_model)
     context = outcome.local.CAPTURED["context"]
     assert context["prepare"] == {"ready": True}
-    assert context["edit"]["name"] == "quant_rtn"
+    assert context["edit"].name == "quant_rtn"
+    assert context["edit"].to_dict() == report["edit"]
 
 
 def test_events_log_every_hook_call_with_plugin_and_duration(
@@ -428,12 +429,12 @@ def test_failed_export_leaves_no_partial_checkpoint(
     tiny_gpt2_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def disk_full(model, config, out_dir, *, source_dir=None):
+    def disk_full(model, codes, out_dir, *, source_dir=None):
         out_dir.mkdir(parents=True)
         (out_dir / "model.safetensors").write_bytes(b"half a file")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("invarlock.edits.export.export_quantized", disk_full)
+    monkeypatch.setattr("invarlock.edits.export.write_codes", disk_full)
     outcome = run(
         invarlock_project,
         config(tiny_gpt2_dir).replace("{dir: runs}", "{dir: runs, export: true}"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pluggy
 
-PROJECT_NAME = "invarlock"
+from invarlock import PROJECT_NAME
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)

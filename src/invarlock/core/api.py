@@ -13,7 +13,18 @@ import io
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypedDict
+from typing import Any, ClassVar, Literal, Protocol, TypedDict, TypeVar
+
+__all__ = [
+    "GUARD_ACTIONS",
+    "Guard",
+    "GuardAction",
+    "GuardResult",
+    "LoadedModel",
+    "ModelAdapter",
+    "ModelDescription",
+    "Register",
+]
 
 GuardAction = Literal["continue", "warn", "abort"]
 GUARD_ACTIONS: tuple[str, ...] = ("continue", "warn", "abort")
@@ -123,6 +134,19 @@ class ModelAdapter(ABC):
 
         state = torch.load(io.BytesIO(snapshot), map_location="cpu", weights_only=True)
         model.load_state_dict(state)
+
+
+C = TypeVar("C", contravariant=True)
+
+
+class Register(Protocol[C]):
+    """The callback the ``invarlock_register_*`` hooks receive: ``register(cls, name=None)``.
+
+    ``name`` defaults to ``cls.name``; the host checks the class (a ``Guard`` subclass for
+    guards, ...) and refuses a name two plugins register.
+    """
+
+    def __call__(self, cls: type[C], name: str | None = None) -> None: ...
 
 
 @dataclass

@@ -1,18 +1,19 @@
 """The integer form of an RTN-quantized weight: codes, scales and zero points.
 
-:func:`quantize_recorded_` is the in-place edit that also remembers, per weight, the exact
-scales (and zero points) it used, in a weak table keyed by the parameter and checked against
-its version counter, so a later export can rebuild the integer codes of the edited weight
-exactly (:func:`codes_of_edited`; the scales cannot be read back from the weights alone,
-least of all in half precision). :func:`quantize_with_codes_` quantizes and captures the
-codes in one go, for weights that were not edited yet. :func:`decode` turns codes back into
-the float weight with the kernel's own arithmetic, so every round trip is exact.
+:func:`quantize_recorded_` is the in-place edit that also returns a :class:`ScaleRecord` of
+the exact scales (and zero points) it used; the edit keeps the records in its result
+(``EditResult.codes``) so that an export can rebuild the integer codes of the edited weight
+exactly (:func:`codes_of_edited`; the scales cannot be read back from the weights alone, least
+of all in half precision). A record holds its weight only weakly and is valid while the
+weight is untouched. :func:`quantize_with_codes_` quantizes and captures the codes in one go,
+for weights that were not edited yet. :func:`decode` turns codes back into the float weight
+with the kernel's own arithmetic, so every round trip is exact.
 """
 
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -28,12 +29,12 @@ from invarlock.edits.kernels import (
 
 __all__ = [
     "Codes",
+    "ScaleRecord",
+    "codes_of",
     "codes_of_edited",
-    "codes_quantizing_if_needed",
     "decode",
     "quantize_recorded_",
     "quantize_with_codes_",
-    "recorded",
 ]
 
 
@@ -53,44 +54,41 @@ class Codes:
 
 
 @dataclass(frozen=True)
-class _Record:
-    """What quantizing one parameter produced, valid while the parameter is untouched."""
+class ScaleRecord:
+    """The scales (and zero points) quantizing one weight produced, valid while the weight
+    holds what that quantization wrote (same tensor, version counter and storage)."""
 
     spec: QuantSpec
     out_axis: int
     scale: torch.Tensor
     zero_point: torch.Tensor | None
+    weight: weakref.ref[torch.Tensor] = field(repr=False, compare=False)
     version: int
     data_ptr: int
 
+    @classmethod
+    def of(
+        cls,
+        param: torch.Tensor,
+        out_axis: int,
+        spec: QuantSpec,
+        scale: torch.Tensor,
+        zero: torch.Tensor | None,
+    ) -> ScaleRecord:
+        """The record of ``param`` as it is now, quantized with these tables."""
+        return cls(
+            spec, out_axis, scale, zero, weakref.ref(param), param._version, param.data_ptr()
+        )
 
-class _Registry:
-    """Records by tensor identity, dropped when the tensor dies.
-
-    (``weakref.WeakKeyDictionary`` cannot hold tensors: it compares keys with ``==``.)
-    """
-
-    def __init__(self) -> None:
-        self._entries: dict[int, tuple[weakref.ref[torch.Tensor], _Record]] = {}
-
-    def put(self, tensor: torch.Tensor, record: _Record) -> None:
-        key, entries = id(tensor), self._entries
-
-        def forget(dead: weakref.ref[torch.Tensor]) -> None:
-            if key in entries and entries[key][0] is dead:
-                del entries[key]
-
-        entries[key] = (weakref.ref(tensor, forget), record)
-
-    def get(self, tensor: torch.Tensor) -> _Record | None:
-        entry = self._entries.get(id(tensor))
-        return entry[1] if entry is not None and entry[0]() is tensor else None
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-_RECORDS = _Registry()
+    def holds(self, param: torch.Tensor, out_axis: int, spec: QuantSpec) -> bool:
+        """Whether ``param`` still holds what quantizing it with ``spec`` wrote."""
+        return (
+            self.weight() is param
+            and self.spec == spec
+            and self.out_axis == out_axis
+            and self.version == param._version
+            and self.data_ptr == param.data_ptr()
+        )
 
 
 def _tables(
@@ -107,11 +105,6 @@ def _tables(
     return scale, zero
 
 
-def _remember(param: torch.Tensor, out_axis: int, spec: QuantSpec, parts: list) -> None:
-    scale, zero = _tables(parts, param.shape[out_axis], out_axis)
-    _RECORDS.put(param, _Record(spec, out_axis, scale, zero, param._version, param.data_ptr()))
-
-
 def quantize_recorded_(
     param: torch.Tensor,
     out_axis: int,
@@ -119,20 +112,19 @@ def quantize_recorded_(
     *,
     stats: bool = False,
     workspace: Workspace | None = None,
-) -> WeightStats:
-    """``quantize_`` on ``param`` (a parameter, edited in place) and remember its scales."""
+) -> tuple[WeightStats, ScaleRecord]:
+    """``quantize_`` on ``param`` (a parameter, edited in place), and the record of its scales."""
     weight = param.detach()  # shares storage and version counter with the parameter
     if spec.grid is not None:
         from invarlock.edits._gguf_grid import quantize_grid_
 
         result, scale = quantize_grid_(weight, out_axis, spec, stats=stats)
-        _RECORDS.put(param, _Record(spec, out_axis, scale, None, param._version, param.data_ptr()))
-        return result
+        return result, ScaleRecord.of(param, out_axis, spec, scale, None)
     result, parts = quantize_parts_(
         weight, out_axis, spec, stats, BLOCK_BYTES, workspace, None, keep_zero_points=True
     )
-    _remember(param, out_axis, spec, parts)
-    return result
+    scale, zero = _tables(parts, param.shape[out_axis], out_axis)
+    return result, ScaleRecord.of(param, out_axis, spec, scale, zero)
 
 
 def quantize_with_codes_(
@@ -149,28 +141,14 @@ def quantize_with_codes_(
         from invarlock.edits._gguf_grid import quantize_grid_
 
         stats, scale = quantize_grid_(weight, out_axis, spec, codes=codes)
-        _RECORDS.put(param, _Record(spec, out_axis, scale, None, param._version, param.data_ptr()))
         return stats, Codes(codes, scale, None)
     stats, parts = quantize_parts_(weight, out_axis, spec, False, BLOCK_BYTES, workspace, codes)
-    _remember(param, out_axis, spec, parts)
     scale, zero = _tables(parts, weight.shape[out_axis], out_axis)
     return stats, Codes(codes, scale, zero)
 
 
-def recorded(param: torch.Tensor, out_axis: int, spec: QuantSpec) -> bool:
-    """Whether ``param`` holds what quantizing it with ``spec`` in this process produced."""
-    record = _RECORDS.get(param)
-    return (
-        record is not None
-        and record.spec == spec
-        and record.out_axis == out_axis
-        and record.version == param._version
-        and record.data_ptr == param.data_ptr()
-    )
-
-
-def codes_of_edited(param: torch.Tensor, out_axis: int, spec: QuantSpec) -> Codes:
-    """The codes of a :func:`recorded` parameter, rebuilt from its scales and checked.
+def codes_of_edited(param: torch.Tensor, record: ScaleRecord) -> Codes:
+    """The codes of ``param``, quantized as ``record`` says, rebuilt from its scales and checked.
 
     ``d = round(w' / scale)`` is exact in float32. In bfloat16, with 8 significant bits,
     neighbouring codes above 128 collapse onto one stored value: ``round`` may then return a
@@ -178,9 +156,9 @@ def codes_of_edited(param: torch.Tensor, out_axis: int, spec: QuantSpec) -> Code
     clamped to the range and each element takes the first of ``d, d-1, d+1`` (in range) that
     decodes to exactly the stored value; the true code is always among them.
     """
-    record = _RECORDS.get(param)
-    if record is None or not recorded(param, out_axis, spec):
-        raise ValueError("no record of quantizing this weight with this configuration")
+    spec, out_axis = record.spec, record.out_axis
+    if not record.holds(param, out_axis, spec):
+        raise ValueError("the weight no longer holds what the recorded quantization wrote")
     weight = param.detach()
     cdtype = compute_dtype(weight.dtype)
     stored = weight if out_axis == 0 else weight.t()
@@ -210,14 +188,19 @@ def codes_of_edited(param: torch.Tensor, out_axis: int, spec: QuantSpec) -> Code
     )
 
 
-def codes_quantizing_if_needed(
-    param: torch.Tensor, out_axis: int, spec: QuantSpec, workspace: Workspace | None = None
-) -> Codes:
-    """The codes of ``param``: rebuilt when it is :func:`recorded`, otherwise by quantizing
-    it in place now, exactly as the edit would."""
-    if recorded(param, out_axis, spec):
-        return codes_of_edited(param, out_axis, spec)
-    return quantize_with_codes_(param, out_axis, spec, workspace=workspace)[1]
+def codes_of(
+    param: torch.Tensor,
+    out_axis: int,
+    spec: QuantSpec,
+    record: ScaleRecord | None,
+    workspace: Workspace | None = None,
+) -> tuple[Codes, ScaleRecord]:
+    """The codes of ``param`` and their record: rebuilt when ``record`` still holds, otherwise
+    by quantizing ``param`` in place now, exactly as the edit would."""
+    if record is not None and record.holds(param, out_axis, spec):
+        return codes_of_edited(param, record), record
+    codes = quantize_with_codes_(param, out_axis, spec, workspace=workspace)[1]
+    return codes, ScaleRecord.of(param, out_axis, spec, codes.scale, codes.zero_point)
 
 
 def _expand(table: torch.Tensor, shape: torch.Size, spec: QuantSpec) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Ship a quant_rtn model as integer codes plus scales, and load it back.
 
-``out_dir`` after :func:`export_quantized`:
+``out_dir`` after :func:`export_quantized` (or :func:`write_codes`, its form for exporters):
 
 ``model.safetensors`` (or, above one shard, ``model-0000i-of-0000n.safetensors`` and
 ``model.safetensors.index.json``; written shard by shard)
@@ -34,13 +34,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from invarlock.core.edit import EditResult
 from invarlock.core.errors import ModelLoadError
-from invarlock.edits.codes import Codes, codes_quantizing_if_needed, decode
+from invarlock.edits.codes import Codes, decode
 from invarlock.edits.config import QuantSpec, RTNConfig, parse_rtn
 from invarlock.edits.kernels import Workspace
-from invarlock.edits.scope import select_targets
+from invarlock.edits.rtn import QuantRTN, RTNCodes
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "export_quantized", "load_quantized"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "export_quantized", "load_quantized", "write_codes"]
 
 FORMAT = "invarlock-rtn"
 FORMAT_VERSION = 1
@@ -67,23 +68,40 @@ def export_quantized(
     config: RTNConfig | Mapping[str, Any],
     out_dir: str | Path,
     *,
+    result: EditResult | None = None,
     source_dir: str | Path | None = None,
     max_shard_bytes: int | None = None,
 ) -> Path:
     """Write ``model``, quantized with ``config``, as integer codes to ``out_dir``.
 
-    Works on the model in either state. Weights that quant_rtn already quantized with this
-    configuration in this process (``apply``, or an earlier export) are written as they are:
-    their codes are rebuilt exactly from the scales recorded at the time, since the weights
-    alone do not determine them. Every other selected weight is quantized in place first,
-    exactly as ``apply`` would. Either way the model ends up as ``apply`` leaves it and the
-    files decode to it value for value. A weight that changed after the edit (a snapshot
-    restore, say) counts as not quantized; a model edited in another process cannot be told
-    from an unedited one and would be quantized again. ``config`` is an ``RTNConfig`` or the
-    raw parameters (flat or under ``plan:``). Tensors are written as they are produced, in
-    shards of at most ``max_shard_bytes`` (default 5 GiB). Returns ``out_dir``.
+    Works on the model in either state. Weights that ``result`` (what ``apply`` returned on
+    this model) says were quantized with this configuration are written as they are: their
+    codes are rebuilt exactly from the scales it recorded, since the weights alone do not
+    determine them. Every other selected weight is quantized in place first, exactly as
+    ``apply`` would. Either way the model ends up as ``apply`` leaves it and the files decode
+    to it value for value. A weight that changed after the edit (a snapshot restore, say)
+    counts as not quantized; so does every weight when no ``result`` is given: an edited
+    model cannot be told from an unedited one and would be quantized again. ``config`` is an
+    ``RTNConfig`` or the raw parameters (flat or under ``plan:``). Tensors are written as
+    they are produced, in shards of at most ``max_shard_bytes`` (default 5 GiB). Returns
+    ``out_dir``.
     """
     rtn = config if isinstance(config, RTNConfig) else parse_rtn(config)
+    codes = QuantRTN().export(rtn, result)
+    return write_codes(
+        model, codes, out_dir, source_dir=source_dir, max_shard_bytes=max_shard_bytes
+    )
+
+
+def write_codes(
+    model: nn.Module,
+    codes: RTNCodes,
+    out_dir: str | Path,
+    *,
+    source_dir: str | Path | None = None,
+    max_shard_bytes: int | None = None,
+) -> Path:
+    """:func:`export_quantized` for quant_rtn's integer form (``QuantRTN.export``)."""
     hf_config = getattr(model, "config", None)
     if not hasattr(hf_config, "save_pretrained"):
         raise TypeError(
@@ -103,17 +121,17 @@ def export_quantized(
     layout: dict[str, dict[str, Any]] = {}
     covered: set[str] = set()
     workspace = Workspace()
-    for target in select_targets(model, rtn).targets:
+    for target in codes.targets(model):
         weight = target.weight
         try:
-            codes = codes_quantizing_if_needed(weight, target.out_axis, rtn.spec, workspace)
+            coded = codes.codes(target, workspace)
         except ValueError as error:
             raise ValueError(f"export_quantized: {target.param}: {error}") from error
         name = target.canonical
-        tensors.add(f"{name}.codes", codes.codes)
-        tensors.add(f"{name}.scale", codes.scale)
-        if codes.zero_point is not None:
-            tensors.add(f"{name}.zero_point", codes.zero_point)
+        tensors.add(f"{name}.codes", coded.codes)
+        tensors.add(f"{name}.scale", coded.scale)
+        if coded.zero_point is not None:
+            tensors.add(f"{name}.zero_point", coded.zero_point)
         layout[name] = {
             "module": target.module,
             "module_type": target.module_type,
@@ -139,7 +157,7 @@ def export_quantized(
     manifest = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
-        "quantization": rtn.to_dict(),
+        "quantization": codes.config.to_dict(),
         "tensors": layout,
         "aliases": aliases,
     }

@@ -1,23 +1,60 @@
 """``quant_rtn``: round-to-nearest weight quantization, applied in place (quantize-dequantize).
 
 The model stays a float model of the same dtype and runs as before; only the selected weights
-now lie on an integer grid. The scales used are remembered per weight (a few floats per
-channel or group, dropped with the weight) so that :func:`invarlock.edits.export.
-export_quantized` can ship the edited model as exact integer codes. The math lives in
+now lie on an integer grid. The scales used travel in the result (``EditResult.codes``: a few
+floats per channel or group, per weight) so that :meth:`QuantRTN.export` can hand the
+exporters the edited model's exact integer codes (:class:`RTNCodes`). The math lives in
 :mod:`invarlock.edits.kernels`, the scope in :mod:`invarlock.edits.scope`; both import
-torch, so this module imports them lazily and :meth:`QuantRTN.parse` works without torch.
+torch, so this module imports them lazily and :meth:`QuantRTN.parse` and
+:meth:`QuantRTN.export` work without torch.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from invarlock.core.edit import EditResult, LayerStats
 from invarlock.edits.config import RTNConfig, parse_rtn
 
-__all__ = ["QuantRTN"]
+__all__ = ["QuantRTN", "RTNCodes"]
+
+
+@dataclass
+class RTNCodes:
+    """quant_rtn's integer form, what the code-storing exporters write: the configuration and,
+    per weight it quantized (by parameter name), the :class:`~invarlock.edits.codes.ScaleRecord`.
+
+    A weight without a record that still holds (not edited, or changed since) is quantized
+    in place when its codes are asked for, exactly as :meth:`QuantRTN.apply` would, and its
+    record kept for the next format.
+    """
+
+    config: RTNConfig
+    records: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> Any:
+        """The quantization spec (bits, symmetric, group size, grid)."""
+        return self.config.spec
+
+    def targets(self, model: Any) -> list[Any]:
+        """The weights the edit writes in ``model``, one :class:`Target` per tensor."""
+        from invarlock.edits.scope import select_targets
+
+        return select_targets(model, self.config).targets
+
+    def codes(self, target: Any, workspace: Any = None) -> Any:
+        """The :class:`~invarlock.edits.codes.Codes` of ``target``'s weight."""
+        from invarlock.edits.codes import codes_of
+
+        name = target.canonical
+        codes, self.records[name] = codes_of(
+            target.weight, target.out_axis, self.spec, self.records.get(name), workspace
+        )
+        return codes
 
 
 class QuantRTN:
@@ -44,11 +81,11 @@ class QuantRTN:
 
         start = time.perf_counter()
         selection = select_targets(model, config)
-        spec, workspace, layers = config.spec, Workspace(), []
+        spec, workspace, layers, records = config.spec, Workspace(), [], {}
         for target in selection.targets:
             began = time.perf_counter()
             try:
-                stats = quantize_recorded_(
+                stats, records[target.canonical] = quantize_recorded_(
                     target.weight,
                     target.out_axis,
                     spec,
@@ -84,4 +121,10 @@ class QuantRTN:
             tied=selection.tied,
             skipped=selection.skipped,
             duration_s=time.perf_counter() - start,
+            codes=records,
         )
+
+    def export(self, config: RTNConfig, result: EditResult | None = None) -> RTNCodes:
+        """The integer form of this edit; ``result`` (of :meth:`apply` on the model being
+        exported) makes the codes of the edited weights exact."""
+        return RTNCodes(config, dict(result.codes) if result is not None else {})

@@ -41,11 +41,12 @@ def get_exporter(name: str) -> Exporter:
     return getattr(import_module(module), attribute)()
 
 
-def refusals(formats: list[str], edit_config: Any) -> dict[str, str]:
-    """For each format that cannot hold an edit with ``edit_config``: the reason."""
+def refusals(formats: list[str], codes: Any) -> dict[str, str]:
+    """For each format that cannot hold an edit whose integer form is ``codes`` (what
+    :func:`invarlock.core.edit.export_form` gives; ``None`` without one): the reason."""
     reasons = {}
     for name in formats:
-        reason = get_exporter(name).refuse_edit(edit_config)
+        reason = get_exporter(name).refuse_edit(codes)
         if reason is not None:
             reasons[name] = reason
     return reasons

@@ -1,7 +1,10 @@
 """What every exporter is: a name, the edits it can hold, a writer and the consumer's loader.
 
-Exporters stay torch-free at import (``--dry-run`` checks formats without loading torch);
-each imports its libraries inside :meth:`Exporter.write` and :meth:`Exporter.load`.
+An exporter never asks which edit ran: it receives the edit's integer form, what the edit's
+optional ``export`` returned (:func:`invarlock.core.edit.export_form`; ``None`` for an edit
+without one, such as ``noop``). Exporters stay torch-free at import (``--dry-run`` checks
+formats without loading torch); each imports its libraries inside :meth:`Exporter.write` and
+:meth:`Exporter.load`.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from invarlock.core.errors import EXIT_MODEL, InvarlockError
-from invarlock.edits.config import RTNConfig
 
 __all__ = ["ExportError", "Exporter", "Source", "refuse_without_codes"]
 
@@ -57,22 +59,23 @@ class Exporter(Protocol):
     #: The directory name inside the run directory.
     dirname: str
 
-    def refuse_edit(self, edit_config: Any) -> str | None:
-        """Why this format cannot hold an edit with ``edit_config`` (torch-free), or ``None``."""
+    def refuse_edit(self, codes: Any) -> str | None:
+        """Why this format cannot hold an edit whose integer form is ``codes`` (torch-free;
+        ``None`` when the edit has none), or ``None``."""
 
-    def refuse_model(self, model: Any, edit_config: Any, source: Source) -> str | None:
+    def refuse_model(self, model: Any, codes: Any, source: Source) -> str | None:
         """Why this format cannot hold this model so edited, or ``None`` (before writing)."""
 
-    def write(self, model: Any, edit_config: Any, out: Path, source: Source) -> None:
+    def write(self, model: Any, codes: Any, out: Path, source: Source) -> None:
         """Write the checkpoint into the directory ``out`` (created here; it does not exist yet)."""
 
     def load(self, out: Path, model: Any) -> Any:
         """Load ``out`` back through the consumer's own loader (``model``: the guarded one)."""
 
 
-def refuse_without_codes(edit_config: Any) -> str | None:
-    """Why a format that stores quant_rtn integer codes cannot hold ``edit_config``, or
-    ``None`` when it is a quant_rtn edit."""
-    if isinstance(edit_config, RTNConfig):
+def refuse_without_codes(codes: Any) -> str | None:
+    """Why a format that stores integer codes cannot hold an edit without them (``codes`` is
+    ``None``: the edit has no ``export``), or ``None``."""
+    if codes is not None:
         return None
     return "it stores quant_rtn integer codes and this edit has none; use the hf format"

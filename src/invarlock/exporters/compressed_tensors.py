@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from invarlock.edits.config import RTNConfig
 from invarlock.exporters.base import ExportError, Source, refuse_without_codes
 
 __all__ = ["CompressedTensorsExporter"]
@@ -22,10 +21,9 @@ SYMMETRIC_FORMAT = "pack-quantized"
 ASYMMETRIC_FORMAT = "naive-quantized"
 
 
-def _scheme(edit_config: RTNConfig) -> Any:
+def _scheme(spec: Any) -> Any:
     from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
 
-    spec = edit_config.spec
     args = QuantizationArgs(
         num_bits=spec.bits,
         type="int",
@@ -42,16 +40,14 @@ class CompressedTensorsExporter:
     loader = "transformers.AutoModelForCausalLM.from_pretrained (compressed-tensors, dequantize)"
     dirname = "model-compressed-tensors"
 
-    def refuse_edit(self, edit_config: Any) -> str | None:
-        return refuse_without_codes(edit_config)
+    def refuse_edit(self, codes: Any) -> str | None:
+        return refuse_without_codes(codes)
 
-    def refuse_model(self, model: Any, edit_config: Any, source: Source) -> str | None:
-        from invarlock.edits.scope import select_targets
-
+    def refuse_model(self, model: Any, codes: Any, source: Source) -> str | None:
         if not hasattr(model, "config") or not hasattr(model.config, "save_pretrained"):
             return f"{type(model).__name__} is not a transformers model"
-        group = edit_config.spec.group_size
-        for target in select_targets(model, edit_config).targets:
+        group = codes.spec.group_size
+        for target in codes.targets(model):
             if target.module_type != "Linear":
                 return (
                     f"{target.module} is a {target.module_type}; compressed-tensors quantizes"
@@ -68,29 +64,27 @@ class CompressedTensorsExporter:
                 )
         return None
 
-    def write(self, model: Any, edit_config: Any, out: Path, source: Source) -> None:
+    def write(self, model: Any, codes: Any, out: Path, source: Source) -> None:
         import torch
         from compressed_tensors.compressors import BaseCompressor, ModelCompressor
         from compressed_tensors.quantization import QuantizationConfig
 
-        from invarlock.edits.codes import codes_quantizing_if_needed
-        from invarlock.edits.scope import select_targets
         from invarlock.exporters.hf import copy_tokenizer
         from invarlock.exporters.shards import ShardWriter
 
-        spec = edit_config.spec
-        scheme = _scheme(edit_config)
+        spec = codes.spec
+        scheme = _scheme(spec)
         compressor = BaseCompressor.get_value_from_registry(scheme.format)
         out.mkdir(parents=True)
         shards = ShardWriter(out)
         covered: set[str] = set()
         quantized: set[str] = set()
-        for target in select_targets(model, edit_config).targets:
+        for target in codes.targets(model):
             weight = target.weight
-            codes = codes_quantizing_if_needed(weight, target.out_axis, spec)
-            state = {"weight": weight.detach(), "weight_scale": codes.scale.to(torch.float32)}
-            if codes.zero_point is not None:  # ours 0..2^b-1, the library's signed
-                shifted = codes.zero_point.to(torch.int16) - 2 ** (spec.bits - 1)
+            coded = codes.codes(target)
+            state = {"weight": weight.detach(), "weight_scale": coded.scale.to(torch.float32)}
+            if coded.zero_point is not None:  # ours 0..2^b-1, the library's signed
+                shifted = coded.zero_point.to(torch.int16) - 2 ** (spec.bits - 1)
                 state["weight_zero_point"] = shifted.to(torch.int8)
             for key, tensor in compressor.compress(state, scheme).items():
                 shards.add(f"{target.module}.{key}", tensor)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from invarlock.edits.config import GGUF_GRIDS, RTNConfig
+from invarlock.edits.config import GGUF_GRIDS
 from invarlock.exporters.base import ExportError, Source, refuse_without_codes
 
 __all__ = ["GGUFExporter"]
@@ -44,10 +44,10 @@ class GGUFExporter:
     loader = "transformers.AutoModelForCausalLM.from_pretrained(gguf_file=...)"
     dirname = "model-gguf"
 
-    def refuse_edit(self, edit_config: Any) -> str | None:
-        if reason := refuse_without_codes(edit_config):
+    def refuse_edit(self, codes: Any) -> str | None:
+        if reason := refuse_without_codes(codes):
             return reason
-        spec = edit_config.spec
+        spec = codes.spec
         if spec.grid in GGUF_GRIDS:
             return None
         nearest = "gguf_q8_0" if spec.bits >= 6 else "gguf_q4_0"
@@ -57,7 +57,7 @@ class GGUFExporter:
             f" the codes the guards validated; the nearest edit that fits is edit.grid: {nearest}"
         )
 
-    def refuse_model(self, model: Any, edit_config: Any, source: Source) -> str | None:
+    def refuse_model(self, model: Any, codes: Any, source: Source) -> str | None:
         model_type = getattr(getattr(model, "config", None), "model_type", None)
         if model_type not in LLAMA_FAMILY:
             return f"it handles Llama-family models (model_type llama), not {model_type!r}"
@@ -65,15 +65,15 @@ class GGUFExporter:
             return _tokenizer_problem(source)
         return None
 
-    def file_name(self, edit_config: RTNConfig) -> str:
-        return f"model-{edit_config.spec.grid.removeprefix('gguf_')}.gguf"
+    def file_name(self, codes: Any) -> str:
+        return f"model-{codes.spec.grid.removeprefix('gguf_')}.gguf"
 
-    def write(self, model: Any, edit_config: Any, out: Path, source: Source) -> None:
+    def write(self, model: Any, codes: Any, out: Path, source: Source) -> None:
         import gguf
 
         out.mkdir(parents=True)
-        path = out / self.file_name(edit_config)
-        grid = edit_config.spec.grid
+        path = out / self.file_name(codes)
+        grid = codes.spec.grid
         if source.gguf_path is not None:
             reader = gguf.GGUFReader(source.gguf_path)
             arch = str(reader.fields[gguf.Keys.General.ARCHITECTURE].contents())
@@ -84,7 +84,7 @@ class GGUFExporter:
             writer = gguf.GGUFWriter(str(path), arch, use_temp_file=True)  # spooled: bounded memory
             _hf_metadata(model, source, writer, _file_type(grid))
         try:
-            _add_tensors(model, edit_config, writer, reader, arch)
+            _add_tensors(model, codes, writer, reader, arch)
             writer.write_header_to_file()
             writer.write_kv_data_to_file()
             writer.write_tensors_to_file()
@@ -161,7 +161,7 @@ def _gguf_names(model: Any, arch: str) -> dict[str, str]:
     return names
 
 
-def _quantized_blocks(model: Any, target: Any, spec: Any) -> Any:
+def _quantized_blocks(model: Any, target: Any, codes: Any) -> Any:
     """The edited weight as gguf blocks (q/k rows in llama.cpp order), checked exactly.
 
     The codes and fp16 scales the edit recorded give gguf's own dequantized values
@@ -172,16 +172,12 @@ def _quantized_blocks(model: Any, target: Any, spec: Any) -> Any:
     import torch
     from gguf import quants
 
-    from invarlock.edits.codes import codes_quantizing_if_needed, decode
+    from invarlock.edits.codes import decode
     from invarlock.exporters.gguf_llama import llamacpp_rope_order
 
+    spec = codes.spec
     weight = target.weight.detach()
-    values = decode(
-        codes_quantizing_if_needed(target.weight, target.out_axis, spec),
-        target.out_axis,
-        spec,
-        torch.float32,
-    )
+    values = decode(codes.codes(target), target.out_axis, spec, torch.float32)
     if not torch.equal(values.to(weight.dtype), weight):
         raise ExportError(
             f"gguf: {target.canonical} does not decode from the edit's codes (changed after"
@@ -202,19 +198,16 @@ def _quantized_blocks(model: Any, target: Any, spec: Any) -> Any:
     return blocks
 
 
-def _add_tensors(model: Any, edit_config: Any, writer: Any, reader: Any, arch: str) -> None:
+def _add_tensors(model: Any, codes: Any, writer: Any, reader: Any, arch: str) -> None:
     import gguf
     import numpy as np
     import torch
 
-    from invarlock.edits.scope import select_targets
-
-    spec = edit_config.spec
-    qtype = _qtype(spec.grid)
+    qtype = _qtype(codes.spec.grid)
     names = _gguf_names(model, arch)
     state = model.state_dict()
     targets = {}
-    for target in select_targets(model, edit_config).targets:
+    for target in codes.targets(model):
         if target.canonical not in names:
             raise ExportError(f"gguf: no GGUF tensor name for {target.canonical!r}")
         targets[names[target.canonical]] = target
@@ -224,7 +217,7 @@ def _add_tensors(model: Any, edit_config: Any, writer: Any, reader: Any, arch: s
             raise ExportError(f"gguf: the source GGUF has no tensor {sorted(missing)[0]!r}")
         for tensor in reader.tensors:
             if tensor.name in targets:
-                blocks = _quantized_blocks(model, targets[tensor.name], spec)
+                blocks = _quantized_blocks(model, targets[tensor.name], codes)
                 writer.add_tensor(tensor.name, blocks, raw_dtype=qtype)
             else:  # untouched by the edit: the source's bytes and type
                 writer.add_tensor(tensor.name, tensor.data, raw_dtype=tensor.tensor_type)
@@ -239,7 +232,7 @@ def _add_tensors(model: Any, edit_config: Any, writer: Any, reader: Any, arch: s
             raise ExportError(f"gguf: no GGUF tensor name for {hf_name!r}")
         gguf_name = names[hf_name]
         if gguf_name in targets:
-            blocks = _quantized_blocks(model, targets[gguf_name], spec)
+            blocks = _quantized_blocks(model, targets[gguf_name], codes)
             writer.add_tensor(gguf_name, blocks, raw_dtype=qtype)
         elif tensor.dtype == torch.bfloat16:
             array = tensor.detach().to(torch.float32).cpu().numpy()

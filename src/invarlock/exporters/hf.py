@@ -31,15 +31,15 @@ class HFExporter:
     loader = "transformers.AutoModelForCausalLM.from_pretrained"
     dirname = "model-hf"
 
-    def refuse_edit(self, edit_config: Any) -> str | None:
+    def refuse_edit(self, codes: Any) -> str | None:
         return None
 
-    def refuse_model(self, model: Any, edit_config: Any, source: Source) -> str | None:
+    def refuse_model(self, model: Any, codes: Any, source: Source) -> str | None:
         if not hasattr(model, "save_pretrained"):
             return f"{type(model).__name__} is not a transformers model (no save_pretrained)"
         return None
 
-    def write(self, model: Any, edit_config: Any, out: Path, source: Source) -> None:
+    def write(self, model: Any, codes: Any, out: Path, source: Source) -> None:
         model.save_pretrained(out)  # transformers writes shard by shard
         copy_tokenizer(source, out)
 

@@ -15,16 +15,16 @@ class NativeExporter:
     loader = "invarlock.load_quantized"
     dirname = "model"
 
-    def refuse_edit(self, edit_config: Any) -> str | None:
-        return refuse_without_codes(edit_config)
+    def refuse_edit(self, codes: Any) -> str | None:
+        return refuse_without_codes(codes)
 
-    def refuse_model(self, model: Any, edit_config: Any, source: Source) -> str | None:
+    def refuse_model(self, model: Any, codes: Any, source: Source) -> str | None:
         return None
 
-    def write(self, model: Any, edit_config: Any, out: Path, source: Source) -> None:
-        from invarlock.edits.export import export_quantized
+    def write(self, model: Any, codes: Any, out: Path, source: Source) -> None:
+        from invarlock.edits.export import write_codes
 
-        export_quantized(model, edit_config, out, source_dir=source.model_dir)
+        write_codes(model, codes, out, source_dir=source.model_dir)
 
     def load(self, out: Path, model: Any) -> Any:
         from invarlock.edits.export import load_quantized

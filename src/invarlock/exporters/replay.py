@@ -30,7 +30,7 @@ class Replayed:
     """The guarded model of a finished run, rebuilt."""
 
     model: Any
-    edit_config: Any
+    codes: Any  # the edit's integer form (export_form), from re-applying it to ``model``
     source: Source
 
 
@@ -59,13 +59,14 @@ def replay(report: dict[str, Any], manager: Any, formats: Sequence[str]) -> Repl
     """Load, verify and re-edit the run's model; refuse unfit formats before loading."""
     import yaml
 
+    from invarlock.core.edit import export_form
     from invarlock.exporters import refusals
     from invarlock.runner.config import parse_config
     from invarlock.runner.plan import build_plan
 
     config = parse_config(yaml.safe_dump(report["config"]))
     plan = build_plan(config, manager)
-    for name, reason in refusals(list(formats), plan.edit_config).items():
+    for name, reason in refusals(list(formats), export_form(plan.edit, plan.edit_config)).items():
         raise ConfigError(f"--format {name}: cannot hold this run's edit: {reason}")
     try:
         loaded = manager.load_model(
@@ -79,7 +80,8 @@ def replay(report: dict[str, Any], manager: Any, formats: Sequence[str]) -> Repl
     _check_same_weights(model, report, plan.model_id)
     result = plan.edit.apply(model, plan.edit_config)
     _check_layers(result.to_dict().get("layers", []), report["edit"].get("layers", []))
-    return Replayed(model, plan.edit_config, Source.of(plan.model_id, loaded.info))
+    codes = export_form(plan.edit, plan.edit_config, result)
+    return Replayed(model, codes, Source.of(plan.model_id, loaded.info))
 
 
 def _check_same_weights(model: Any, report: dict[str, Any], model_id: str) -> None:
@@ -118,7 +120,7 @@ def export_run(run_dir: Path, formats: Sequence[str], manager: Any) -> list[dict
     report = read_run(run_dir)
     check_free(formats, run_dir)
     replayed = replay(report, manager, formats)
-    entries = export_all(formats, replayed.model, replayed.edit_config, run_dir, replayed.source)
+    entries = export_all(formats, replayed.model, replayed.codes, run_dir, replayed.source)
     report["exports"] = [*(report.get("exports") or []), *entries]
     write_json_atomic(run_dir / "report.json", report)
     return entries

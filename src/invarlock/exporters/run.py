@@ -23,25 +23,24 @@ def check_free(formats: Sequence[str], into: Path) -> None:
             raise ExportError(f"{name}: {target} already exists; not overwritten")
 
 
-def check_formats(
-    formats: Sequence[str], model: Any, edit_config: Any, source: Source
-) -> list[Exporter]:
+def check_formats(formats: Sequence[str], model: Any, codes: Any, source: Source) -> list[Exporter]:
     """The exporters of ``formats``, or ``ExportError`` naming the first that cannot hold
     this edit on this model (nothing is written)."""
     exporters = [get_exporter(name) for name in formats]
     for exporter in exporters:
-        reason = exporter.refuse_edit(edit_config) or exporter.refuse_model(
-            model, edit_config, source
-        )
+        reason = exporter.refuse_edit(codes) or exporter.refuse_model(model, codes, source)
         if reason is not None:
             raise ExportError(f"export format {exporter.name!r} refused: {reason}")
     return exporters
 
 
 def export_all(
-    formats: Sequence[str], model: Any, edit_config: Any, into: Path, source: Source
+    formats: Sequence[str], model: Any, codes: Any, into: Path, source: Source
 ) -> list[dict[str, Any]]:
     """Write each format to ``into / <dirname>`` and prove it; return the report entries.
+
+    ``codes`` is the edit's integer form (:func:`invarlock.core.edit.export_form` of the
+    edit, its configuration and the result of applying it to ``model``), or ``None``.
 
     Each checkpoint is written to a hidden ``.<dirname>.partial`` directory, loaded back
     through the consumer's loader and compared with ``model``; only a bit-equal one is renamed
@@ -49,7 +48,7 @@ def export_all(
     ``ExportError`` (exit 4) is raised.
     """
     check_free(formats, into)
-    exporters = check_formats(formats, model, edit_config, source)
+    exporters = check_formats(formats, model, codes, source)
     created: list[Path] = []
     entries = []
     try:
@@ -58,7 +57,7 @@ def export_all(
             partial = into / f".{exporter.dirname}.partial"
             shutil.rmtree(partial, ignore_errors=True)
             created.append(partial)
-            entries.append(_export_one(exporter, model, edit_config, partial, target, source))
+            entries.append(_export_one(exporter, model, codes, partial, target, source))
             partial.rename(target)  # the checkpoint appears whole or not at all
             created[-1] = target
     except BaseException as error:
@@ -71,13 +70,13 @@ def export_all(
 
 
 def _export_one(
-    exporter: Exporter, model: Any, edit_config: Any, partial: Path, target: Path, source: Source
+    exporter: Exporter, model: Any, codes: Any, partial: Path, target: Path, source: Source
 ) -> dict[str, Any]:
     from invarlock.exporters._proof import compare
 
     began = time.perf_counter()
     try:
-        exporter.write(model, edit_config, partial, source)
+        exporter.write(model, codes, partial, source)
     except ExportError:
         raise
     except Exception as error:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from invarlock.core.edit import EditSummary
 from invarlock.core.structure import block_container, output_axis
 from invarlock.guards._results import METRICS_CAP
 
@@ -104,8 +105,8 @@ def resolve_scope(model: Any, include: tuple[str, ...], exclude: tuple[str, ...]
     return scope
 
 
-def edited_layers(context: Any) -> set[str] | None:
-    """Names in ``context['edit']['layers'][i]['name']``, or None when there is no edit info."""
+def edited_layers(context: Any) -> frozenset[str] | None:
+    """Module names the edit wrote (``context["edit"].modules``), or None without an edit."""
     if context is None:
         return None
     if not isinstance(context, Mapping):
@@ -113,26 +114,15 @@ def edited_layers(context: Any) -> set[str] | None:
     edit = context.get("edit")
     if edit is None:
         return None
-    if not isinstance(edit, Mapping):
-        raise TypeError(f"context['edit'] must be a mapping, got {type(edit).__name__}")
-    layers = edit.get("layers")
-    if layers is None:
-        return None
-    if not isinstance(layers, (list, tuple)):
-        raise TypeError(f"context['edit']['layers'] must be a list, got {type(layers).__name__}")
-    names: set[str] = set()
-    for index, layer in enumerate(layers):
-        name = layer.get("name") if isinstance(layer, Mapping) else None
-        if not isinstance(name, str):
-            raise TypeError(
-                f"context['edit']['layers'][{index}] must be a mapping with a string 'name', "
-                f"got {layer!r}"
-            )
-        names.add(name)
-    return names
+    if not isinstance(edit, EditSummary):
+        raise TypeError(
+            "context['edit'] must be the EditSummary a run passes (validate_context builds it),"
+            f" got {type(edit).__name__}"
+        )
+    return edit.modules
 
 
-def edit_coverage(weights: list[ScopedWeight], edited: set[str] | None) -> dict[str, Any]:
+def edit_coverage(weights: list[ScopedWeight], edited: frozenset[str] | None) -> dict[str, Any]:
     """Metrics saying which edited layers the guard checked (empty without edit info)."""
     if edited is None:
         return {}

@@ -30,7 +30,7 @@ def _objects() -> list[type]:
     """The objects hooks receive or return, in the order the reference lists them."""
     from invarlock.core.api import GuardResult, LoadedModel
     from invarlock.core.context import RunContext
-    from invarlock.core.edit import EditResult, LayerStats
+    from invarlock.core.edit import EditResult, EditSummary, LayerStats
     from invarlock.core.report import RunReport
     from invarlock.core.results import GuardOutcome
     from invarlock.runner.guard_context import ValidateContext
@@ -41,6 +41,7 @@ def _objects() -> list[type]:
         EditResult,
         LayerStats,
         ValidateContext,
+        EditSummary,
         GuardResult,
         GuardOutcome,
         RunReport,

@@ -79,7 +79,7 @@ def build_plan(config: RunConfig, manager: PluginManager) -> RunPlan:
         raise config.error("model.adapter", str(exc)) from None
 
     edit, edit_config = _resolve_edit(config)
-    _check_export(config, edit_config)
+    _check_export(config, edit, edit_config)
     guards = [
         _resolve_guard(config, manager, index, name)
         for index, name in enumerate(config.guards.order)
@@ -112,11 +112,13 @@ def build_plan(config: RunConfig, manager: PluginManager) -> RunPlan:
     )
 
 
-def _check_export(config: RunConfig, edit_config: Any) -> None:
+def _check_export(config: RunConfig, edit: Any, edit_config: Any) -> None:
     """Refuse, before anything is loaded, a format that cannot hold this edit."""
+    from invarlock.core.edit import export_form
     from invarlock.exporters import refusals
 
-    for name, reason in refusals(config.output.formats, edit_config).items():
+    codes = export_form(edit, edit_config)
+    for name, reason in refusals(config.output.formats, codes).items():
         raise config.error("output.format", f"format {name!r} cannot hold this edit: {reason}")
 
 

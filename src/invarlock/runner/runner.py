@@ -26,11 +26,10 @@ from typing import Any
 from invarlock import __version__
 from invarlock.core.atomic import write_json_atomic
 from invarlock.core.context import RunContext
+from invarlock.core.edit import EditResult, EditSummary
 from invarlock.core.errors import (
-    EXIT_KEPT,
     EXIT_MODEL,
     EXIT_PLUGIN,
-    EXIT_ROLLED_BACK,
     InvarlockError,
     ModelLoadError,
     PluginError,
@@ -49,18 +48,13 @@ from invarlock.core.results import (
 from invarlock.plugins.manager import PluginManager
 from invarlock.plugins.notify import HookFailure, implementing_plugins, notify_each
 from invarlock.runner.config import RunConfig
+from invarlock.runner.decision import KEPT, ROLLED_BACK, WARNED, decide
 from invarlock.runner.events import EventLog
 from invarlock.runner.guard_context import validate_context
 from invarlock.runner.plan import GuardPlan, RunPlan, build_plan
 from invarlock.runner.signals import interrupt_exit_code, interrupts_as_exceptions
 
-KEPT, WARNED, ROLLED_BACK, ERROR, INTERRUPTED = (
-    "kept",
-    "warned",
-    "rolled_back",
-    "error",
-    "interrupted",
-)
+ERROR, INTERRUPTED = "error", "interrupted"
 
 
 class RunObserver:
@@ -89,8 +83,10 @@ class _State:
     integrity: Any = None  # IntegrityMonitor, from load on
     loaded: Any = None  # the adapter's LoadedModel (its info names a source GGUF)
     edited: bool = False
+    edit: EditResult | None = None  # what the edit returned (its codes feed the export)
     restore_tried: bool = False
     prepared: dict[str, GuardOutcome] = field(default_factory=dict)
+    outcomes: list[GuardOutcome] = field(default_factory=list)  # every guard call, in order
     evaluation: Any = None  # PairedEvaluation when the run has a dataset
     evaluated: Any = None  # its EvaluationResult once the edited model is scored
 
@@ -230,8 +226,8 @@ class Runner:
                 state.prepared[g.name] = outcome
                 if outcome.aborts and self.config.guards.fail_fast:
                     break
-        if any(o.aborts for o in state.prepared.values()):
-            self._decide(state, description)  # nothing edited: the model was never changed
+        if decide(state.outcomes, edited=False).rolls_back:
+            self._decide(state)  # nothing edited: the model was never changed
             return
         if evaluator is not None:
             with self._phase(report, "baseline", f"{evaluator.name} on the unedited model"):
@@ -242,23 +238,24 @@ class Runner:
 
         with self._phase(report, "edit", plan.edit_name):
             state.edited = True  # set first: a failure inside apply() leaves a partial edit
-            result = plan.edit.apply(state.model, plan.edit_config)
+            result = state.edit = plan.edit.apply(state.model, plan.edit_config)
             report.edit = result.to_dict()
             state.integrity.accept_edit(state.model, targets, plan.edit_name)
         self._notify("invarlock_edit_applied", run=run, result=result)
         self._check_after_hook(state, "invarlock_edit_applied")
 
         with self._phase(report, "validate", f"{len(guards)} guard(s)"):
+            summary = result.summary()
             for g in plan.guards:
-                outcome = self._guard_call(state, g, VALIDATE, description, edit=report.edit)
+                outcome = self._guard_call(state, g, VALIDATE, description, edit=summary)
                 if outcome.aborts and self.config.guards.fail_fast:
                     break
-        if evaluator is not None and not any(g["action"] == "abort" for g in report.guards):
+        if evaluator is not None and not decide(state.outcomes).rolls_back:
             with self._phase(report, "evaluate", f"{evaluator.name} on the edited model"):
                 state.evaluated = state.evaluation.run_edited(state.model)
                 report.evaluation = state.evaluated.to_dict()
             state.integrity.check(state.model, "evaluate", plugin=evaluator.name)
-        self._decide(state, description)
+        self._decide(state)
 
     # ------------------------------------------------------------------ steps
 
@@ -306,7 +303,12 @@ class Runner:
             ) from exc
 
     def _guard_call(
-        self, state: _State, g: GuardPlan, phase: str, description: dict[str, Any], edit: Any = None
+        self,
+        state: _State,
+        g: GuardPlan,
+        phase: str,
+        description: dict[str, Any],
+        edit: EditSummary | None = None,
     ) -> GuardOutcome:
         started = time.perf_counter()
         try:
@@ -337,6 +339,7 @@ class Runner:
             message = f"guard {g.name!r} {phase}() {raised} {type(exc).__name__}: {exc}"
             outcome = failed_outcome(g.name, phase, message, traceback.format_exc())
         outcome.duration_s = time.perf_counter() - started
+        state.outcomes.append(outcome)
         state.report.guards.append({**outcome.to_dict(), "origin": g.origin, "options": g.options})
         state.integrity.check(state.model, phase, plugin=g.plugin, guard=g.name)
         self._notify("invarlock_guard_result", run=state.run, outcome=outcome)
@@ -344,36 +347,15 @@ class Runner:
         self.observer.guard_outcome(outcome)
         return outcome
 
-    def _decide(self, state: _State, description: dict[str, Any]) -> None:
-        report = state.report
-        aborts = [g for g in report.guards if g["action"] == "abort"]
-        warns = [g for g in report.guards if g["action"] == "warn"]
+    def _decide(self, state: _State) -> None:
         gate = state.evaluated.gate_failure() if state.evaluated is not None else None
-        if aborts or gate:
-            reasons = [f"{g['guard']} ({g['phase']}): {g['message']}" for g in aborts]
-            reasons += [gate] if gate else []
-            edited = state.edited
-            if edited:
-                self._restore(state)
-            crashed = any("error" in g for g in aborts)  # a guard that failed is a plugin bug
-            report.status = ROLLED_BACK
-            report.exit_code = EXIT_PLUGIN if crashed else EXIT_ROLLED_BACK
-            report.decision = {
-                "status": ROLLED_BACK,
-                "reasons": reasons,
-                "edit_applied": edited,
-                "model_restored": edited,
-            }
-            return
-        report.status = WARNED if warns else KEPT
-        report.exit_code = EXIT_KEPT
-        report.decision = {
-            "status": report.status,
-            "reasons": [f"{g['guard']}: {g['message']}" for g in warns],
-            "edit_applied": True,
-            "model_restored": False,
-        }
-        if self.config.output.export:
+        decision = decide(state.outcomes, gate, edited=state.edited)
+        if decision.rolls_back and state.edited:
+            self._restore(state)
+        report = state.report
+        report.status, report.exit_code = decision.status, decision.exit_code
+        report.decision = decision.to_dict()
+        if not decision.rolls_back and self.config.output.export:
             self._export(state)
 
     def _restore(self, state: _State) -> None:
@@ -397,16 +379,16 @@ class Runner:
             )
 
     def _export(self, state: _State) -> None:
+        from invarlock.core.edit import export_form
         from invarlock.exporters import Source
         from invarlock.exporters.run import export_all
 
         assert state.run is not None
-        formats = self.config.output.formats
-        source = Source.of(state.plan.model_id, getattr(state.loaded, "info", None))
+        plan, formats = state.plan, self.config.output.formats
+        codes = export_form(plan.edit, plan.edit_config, state.edit)  # None: the edit has none
+        source = Source.of(plan.model_id, getattr(state.loaded, "info", None))
         with self._phase(state.report, "export", ", ".join(formats)):
-            entries = export_all(
-                formats, state.model, state.plan.edit_config, state.run.run_dir, source
-            )
+            entries = export_all(formats, state.model, codes, state.run.run_dir, source)
         state.report.exports = entries
         native = [entry["path"] for entry in entries if entry["format"] == "native"]
         if native:

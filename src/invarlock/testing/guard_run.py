@@ -3,7 +3,8 @@
 The guard is configured, prepared and validated through the plugin manager's hooks (so
 wrappers and hook-style guards take part), its results pass the host's own checks, the
 edit is the real built-in edit, and ``validate`` gets the same ``context`` a run builds
-(:func:`invarlock.runner.guard_context.validate_context`). What differs from a run: no
+(:func:`invarlock.runner.guard_context.validate_context`, with the edit's read-only
+:class:`~invarlock.core.edit.EditSummary` as ``context["edit"]``). What differs from a run: no
 snapshot, no rollback, no lifecycle hooks, no report file (use the project factory for those).
 """
 
@@ -96,7 +97,7 @@ def run_guard(
         after_edit(model)
     result.context = validate_context(
         prepare=prepared.raw,
-        edit=result.edit.to_dict(),
+        edit=result.edit.summary(),
         policy=policy,
         model=description,
         run_id=run_id,
