@@ -32,6 +32,8 @@ class Edit(Protocol):
     """A built-in weight edit (``quant_rtn`` or ``noop``), driven by the runner.
 
     The runner parses the YAML block once, snapshots :meth:`targets`, then calls :meth:`apply`.
+    An edit whose result can be written as integer codes also has ``export``
+    (:class:`ExportableEdit`); the runner and the exporters never ask for an edit by name.
     """
 
     name: str
