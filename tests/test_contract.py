@@ -69,3 +69,29 @@ def test_the_hookspecs_type_their_register_callback() -> None:
 
     annotation = hookspecs.invarlock_register_guards.__annotations__["register"]
     assert annotation == "Register[Guard]"
+
+
+def edit_name_tests(path: Path) -> list[str]:
+    """Places in ``path`` that ask which edit ran: a comparison with an edit's name, or an
+    ``isinstance`` check against an edit's configuration class."""
+    from invarlock.edits import EDITS
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            if any(isinstance(o, ast.Constant) and o.value in EDITS for o in operands):
+                found.append(f"{path.name}:{node.lineno} compares with an edit name")
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) == "isinstance"
+            and "Config" in ast.unparse(node.args[1])
+        ):
+            found.append(f"{path.name}:{node.lineno} checks an edit's config class")
+    return found
+
+
+def test_the_runner_and_the_exporters_never_ask_which_edit_ran() -> None:
+    files = [REPO / "src/invarlock/runner" / n for n in ("runner.py", "decision.py", "plan.py")]
+    files += sorted((REPO / "src/invarlock/exporters").glob("*.py"))
+    assert [hit for path in files for hit in edit_name_tests(path)] == []
