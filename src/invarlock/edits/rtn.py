@@ -14,10 +14,15 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invarlock.core.edit import EditResult, LayerStats
-from invarlock.edits.config import RTNConfig, parse_rtn
+from invarlock.edits.config import QuantSpec, RTNConfig, parse_rtn
+
+if TYPE_CHECKING:
+    from invarlock.edits.codes import Codes, ScaleRecord
+    from invarlock.edits.kernels import Workspace
+    from invarlock.edits.scope import Target
 
 __all__ = ["QuantRTN", "RTNCodes"]
 
@@ -33,20 +38,20 @@ class RTNCodes:
     """
 
     config: RTNConfig
-    records: dict[str, Any] = field(default_factory=dict)
+    records: dict[str, ScaleRecord] = field(default_factory=dict)
 
     @property
-    def spec(self) -> Any:
+    def spec(self) -> QuantSpec:
         """The quantization spec (bits, symmetric, group size, grid)."""
         return self.config.spec
 
-    def targets(self, model: Any) -> list[Any]:
+    def targets(self, model: Any) -> list[Target]:
         """The weights the edit writes in ``model``, one :class:`Target` per tensor."""
         from invarlock.edits.scope import select_targets
 
         return select_targets(model, self.config).targets
 
-    def codes(self, target: Any, workspace: Any = None) -> Any:
+    def codes(self, target: Target, workspace: Workspace | None = None) -> Codes:
         """The :class:`~invarlock.edits.codes.Codes` of ``target``'s weight."""
         from invarlock.edits.codes import codes_of
 
