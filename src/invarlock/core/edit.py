@@ -5,12 +5,12 @@ Torch-free: ``invarlock plugins edits`` imports this module to list the built-in
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from invarlock.core.errors import ConfigError
+from invarlock.core.jsonsafe import json_safe
 
 __all__ = ["Edit", "EditConfigError", "EditResult", "LayerStats"]
 
@@ -97,7 +97,7 @@ class EditResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serializable copy (non-finite floats become ``None``)."""
-        return _json_safe(
+        return json_safe(
             {
                 "name": self.name,
                 "params": dict(self.params),
@@ -108,13 +108,3 @@ class EditResult:
                 "duration_s": self.duration_s,
             }
         )
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
-    return value
