@@ -1,8 +1,9 @@
 """Structural facts about a torch model, shared by the edit, the guards and the adapters.
 
 One definition each of: the transformer block container, the output-channel axis of a
-Linear-like module, and which parameters share memory (tied weights). torch is imported
-inside the functions, so importing this module stays cheap.
+Linear-like module, which parameters share memory (tied weights: :func:`storage_key`) and
+the name a dtype is recorded under (:func:`dtype_name`). torch is imported inside the
+functions, so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ def _is_conv1d(module: Any) -> bool:
     except ImportError:  # plain torch models have no Conv1D
         return False
     return isinstance(module, Conv1D)
+
+
+def dtype_name(dtype: Any) -> str:
+    """The name reports, manifests and snapshots record for a torch dtype:
+    ``torch.bfloat16`` → ``"bfloat16"``."""
+    return str(dtype).removeprefix("torch.")
 
 
 def storage_key(tensor: Any) -> StorageKey:

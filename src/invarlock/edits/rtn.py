@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from invarlock.core.edit import EditResult, LayerStats
+from invarlock.core.structure import dtype_name
 from invarlock.edits.config import RTNConfig, parse_rtn
 
 __all__ = ["QuantRTN"]
@@ -65,7 +66,7 @@ class QuantRTN:
                     module_type=target.module_type,
                     shape=list(weight.shape),
                     numel=weight.numel(),
-                    dtype=str(weight.dtype).removeprefix("torch."),
+                    dtype=dtype_name(weight.dtype),
                     bits=spec.bits,
                     scheme=spec.scheme,
                     out_axis=target.out_axis,

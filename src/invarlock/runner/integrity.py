@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import xxhash
 
 from invarlock.core.errors import PluginError, RestoreError
-from invarlock.core.structure import storage_key
-from invarlock.runner.snapshot import _dtype_name, _raw_bytes, named_tensors
+from invarlock.core.structure import dtype_name, storage_key
+from invarlock.runner.snapshot import _raw_bytes, named_tensors
 
 if TYPE_CHECKING:
     import torch
@@ -82,7 +82,7 @@ class Fingerprint:
             with ThreadPoolExecutor(workers, thread_name_prefix="invarlock-integrity") as pool:
                 digests = list(pool.map(lambda item: _digest(item[1], item[0]), items))
         prints = {
-            name: TensorPrint(_dtype_name(t), tuple(t.shape), d)
+            name: TensorPrint(dtype_name(t.dtype), tuple(t.shape), d)
             for (name, t), d in zip(items, digests, strict=True)
         }
         return cls(prints, canonical, total)

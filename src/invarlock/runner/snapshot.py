@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from invarlock.core.atomic import atomic_write
 from invarlock.core.errors import RestoreError
-from invarlock.core.structure import storage_key
+from invarlock.core.structure import StorageKey, dtype_name, storage_key
 
 if TYPE_CHECKING:
     import torch
@@ -73,10 +73,6 @@ def named_tensors(model: Any) -> dict[str, torch.Tensor]:
     tensors = dict(model.named_parameters(remove_duplicate=False))
     tensors.update(model.named_buffers(remove_duplicate=False))
     return tensors
-
-
-def _dtype_name(tensor: torch.Tensor) -> str:
-    return str(tensor.dtype).removeprefix("torch.")
 
 
 def _raw_bytes(tensor: torch.Tensor, name: str) -> Any:
@@ -289,7 +285,7 @@ class Snapshot:
         expected: list[str] = []
         for entry in self._entries:
             for name, tensor in self._targets(entry, tensors):
-                if tuple(tensor.shape) != entry.shape or _dtype_name(tensor) != entry.dtype:
+                if tuple(tensor.shape) != entry.shape or dtype_name(tensor.dtype) != entry.dtype:
                     changed.append(name)
                 else:
                     items.append((name, tensor))
@@ -317,10 +313,11 @@ class Snapshot:
             for entry in self._entries:
                 targets = self._targets(entry, tensors)
                 for name, target in targets:
-                    if tuple(target.shape) != entry.shape or _dtype_name(target) != entry.dtype:
+                    dtype = dtype_name(target.dtype)
+                    if tuple(target.shape) != entry.shape or dtype != entry.dtype:
                         raise RestoreError(
                             f"cannot restore {name!r}: snapshot has {entry.dtype}"
-                            f"{list(entry.shape)}, model now has {_dtype_name(target)}"
+                            f"{list(entry.shape)}, model now has {dtype_name(target.dtype)}"
                             f"{list(target.shape)}"
                         )
                 source = sources(entry.name)
@@ -368,7 +365,7 @@ class Snapshot:
         missing = [name for name in entry.aliases if name not in tensors]
         if missing:
             raise RestoreError(f"model no longer has a tensor named {missing[0]!r}")
-        seen: dict[tuple[Any, ...], tuple[str, torch.Tensor]] = {}
+        seen: dict[StorageKey, tuple[str, torch.Tensor]] = {}
         for name in (entry.name, *entry.aliases):  # report the canonical name first
             seen.setdefault(storage_key(tensors[name]), (name, tensors[name]))
         return list(seen.values())
@@ -398,7 +395,7 @@ def _entries(tensors: dict[str, torch.Tensor], names: Sequence[str]) -> list[Sna
         SnapshotEntry(
             name=canonical,
             aliases=aliases,
-            dtype=_dtype_name(tensor),
+            dtype=dtype_name(tensor.dtype),
             shape=tuple(tensor.shape),
             nbytes=tensor.numel() * tensor.element_size(),
             sha256=sha,
