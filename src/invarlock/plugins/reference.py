@@ -84,7 +84,9 @@ def hook_signature(name: str) -> str:
 
     signature = inspect.signature(getattr(hookspecs, name))
     arguments = ", ".join(
-        f"{p.name}: {_type_text(p.annotation)}" for p in signature.parameters.values()
+        f"{p.name}: {_type_text(p.annotation)}"
+        + ("" if p.default is p.empty else f" = {p.default!r}")
+        for p in signature.parameters.values()
     )
     return f"{name}({arguments}) -> {_type_text(signature.return_annotation)}"
 
