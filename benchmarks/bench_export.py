@@ -20,26 +20,25 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, LlamaConfig
+from transformers import AutoModelForCausalLM
 
 from invarlock.edits import get_edit
 from invarlock.exporters import FORMATS, Source
 from invarlock.exporters.run import export_all
-from invarlock.testing.models import train_tokenizer
+from invarlock.testing.models import tiny_config, train_tokenizer
 
 
 def build(out: Path, hidden: int, layers: int) -> Path:
     tokenizer = train_tokenizer("llama")
-    config = LlamaConfig(
+    config = tiny_config(  # the tiny LLaMA, widened and deepened to a benchmark size
+        "llama",
+        tokenizer,
+        tie_word_embeddings=False,
         hidden_size=hidden,
         intermediate_size=hidden * 5 // 2,
         num_hidden_layers=layers,
         num_attention_heads=hidden // 64,
         num_key_value_heads=hidden // 128,
-        vocab_size=len(tokenizer),
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=False,
     )
     torch.manual_seed(0)
     AutoModelForCausalLM.from_config(config).save_pretrained(out)

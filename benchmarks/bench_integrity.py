@@ -71,17 +71,18 @@ def main() -> None:
 
 def _row(name: str, folder: str, repeats: int) -> str:
     from invarlock.adapters import HF_Causal_Adapter
-    from invarlock.runner.integrity import Fingerprint
-    from invarlock.runner.snapshot import _hash_many, named_tensors
+    from invarlock.core.structure import named_tensors, storage_key
+    from invarlock.models.fingerprint import Fingerprint
+    from invarlock.runner.snapshot import _hash_many
 
     adapter = HF_Causal_Adapter()
     load_ms = _median_ms(lambda: adapter.load_model(folder, device="cpu"), 3)
     model = adapter.load_model(folder, device="cpu")
     mb = Fingerprint.of(model).nbytes / 1e6
     fp_ms = _median_ms(lambda: Fingerprint.of(model), repeats)
-    distinct: dict[int, Any] = {}
+    distinct: dict[Any, Any] = {}
     for tensor_name, tensor in named_tensors(model).items():
-        distinct.setdefault(tensor.data_ptr(), (tensor_name, tensor))
+        distinct.setdefault(storage_key(tensor), (tensor_name, tensor))
     items = list(distinct.values())
     sha_ms = _median_ms(lambda: _hash_many(items), max(1, repeats // 2))
     return (

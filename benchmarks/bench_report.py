@@ -28,8 +28,7 @@ def build_model(out: Path) -> Path:
     from invarlock.testing.models import tiny_config, train_tokenizer
 
     tokenizer = train_tokenizer("llama")
-    config = tiny_config("llama", tokenizer)
-    config.num_hidden_layers = 30
+    config = tiny_config("llama", tokenizer, num_hidden_layers=30)
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(out)
     tokenizer.save_pretrained(out)

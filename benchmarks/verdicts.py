@@ -38,7 +38,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch
 
-from invarlock.core.results import jsonable
+from invarlock.core.jsonsafe import json_safe
 from invarlock.data.corpus import corpus_text
 from invarlock.edits import get_edit
 from invarlock.evaluation.perplexity import PerplexityEvaluator
@@ -460,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
-            json.dumps(jsonable([r.__dict__ for r in records]), indent=1), encoding="utf-8"
+            json.dumps(json_safe([r.__dict__ for r in records]), indent=1), encoding="utf-8"
         )
     print(f"wrote {args.out} in {time.perf_counter() - started:.0f} s")
     return 0

@@ -26,9 +26,9 @@ if TYPE_CHECKING:  # the contract: invarlock.core leaf modules (and the torch-fr
     from invarlock.core.api import Guard, LoadedModel, ModelAdapter, Register
     from invarlock.core.context import RunContext
     from invarlock.core.edit import EditResult
+    from invarlock.core.evaluator import Evaluator
     from invarlock.core.report import RunReport
     from invarlock.core.results import GuardOutcome
-    from invarlock.evaluation.base import Evaluator
 
 # --------------------------------------------------------------------------- discovery
 
@@ -70,7 +70,7 @@ def invarlock_register_evaluators(register: Register[Evaluator]) -> None:
 
     Fires once per plugin when the plugin manager collects plugins. Call
     ``register(evaluator_cls, name=None)`` for each
-    :class:`~invarlock.evaluation.base.Evaluator` subclass; ``name`` (default
+    :class:`~invarlock.core.evaluator.Evaluator` subclass; ``name`` (default
     ``evaluator_cls.name``) is what ``eval.metric`` selects. The built-in ``perplexity``
     evaluator arrives the same way. Name clashes are errors.
 
@@ -213,7 +213,7 @@ def invarlock_guard_validate(
     :param guard_name: the guard being validated.
     :param model: the edited model.
     :param adapter: the adapter that loaded it.
-    :param context: a :class:`~invarlock.runner.guard_context.ValidateContext`:
+    :param context: a :class:`~invarlock.core.guard_context.ValidateContext`:
         ``{"prepare": <this guard's prepare result>, "edit": <EditSummary>,
         "policy": <the guard's YAML block>, "model": <describe(model)>, "run_id": str}``;
         the :class:`~invarlock.core.edit.EditSummary` is read-only (``.name``, ``.params``,

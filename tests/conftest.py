@@ -52,10 +52,12 @@ def tiny_gguf(tiny_llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def gpt2() -> Any:
     """A tiny GPT-2 (Conv1D weights) built in memory from a config, seed 0."""
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import GPT2LMHeadModel
+
+    from invarlock.testing.models import tiny_config
 
     torch.manual_seed(0)
-    config = GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=300, n_positions=64)
+    config = tiny_config("gpt2", vocab_size=300, n_layer=2, n_positions=64)
     return GPT2LMHeadModel(config).eval()
 
 
@@ -63,17 +65,12 @@ def gpt2() -> Any:
 def llama() -> Any:
     """A tiny LLaMA (GQA, an MLP width that is no multiple of 64) built in memory, seed 0."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
+
+    from invarlock.testing.models import tiny_config
 
     torch.manual_seed(0)
-    config = LlamaConfig(
-        num_hidden_layers=2,
-        hidden_size=64,
-        intermediate_size=176,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=300,
-    )
+    config = tiny_config("llama", tie_word_embeddings=False, vocab_size=300, num_hidden_layers=2)
     return LlamaForCausalLM(config).eval()
 
 

@@ -23,8 +23,9 @@ def test_failure_mid_write_keeps_the_old_file(tmp_path: Path, error: BaseExcepti
 
 
 def test_report_is_strict_json_even_with_nan_metrics(tmp_path: Path) -> None:
-    report = RunReport(run_id="r1", guards=[{"metrics": {"x": float("nan"), "y": 1.5}}])
+    metrics = {"x": float("nan"), "inf": float("inf"), "y": 1.5}
+    report = RunReport(run_id="r1", guards=[{"metrics": metrics}])
     write_json_atomic(tmp_path / "report.json", report.to_dict())
     data = json.loads((tmp_path / "report.json").read_text())
-    assert data["guards"][0]["metrics"] == {"x": "nan", "y": 1.5}
+    assert data["guards"][0]["metrics"] == {"x": None, "inf": None, "y": 1.5}
     assert data["schema"] == "invarlock.report/v1"

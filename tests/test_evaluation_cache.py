@@ -14,7 +14,7 @@ from invarlock.evaluation.cache import BaselineCache
 from invarlock.evaluation.paired import PairedEvaluation
 from invarlock.evaluation.perplexity import PerplexityEvaluator
 from invarlock.evaluation.settings import EvalSection
-from invarlock.runner.integrity import Fingerprint
+from invarlock.models.fingerprint import Fingerprint
 from invarlock.testing import load_model
 
 CORPUS = str(resources.files("invarlock.testing").joinpath("data", "corpus.txt"))

@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from invarlock.core.errors import ConfigError
+from invarlock.core.jsonsafe import json_safe
 from invarlock.core.results import (
     MalformedGuardResult,
     check_prepare_result,
     check_validate_result,
-    jsonable,
 )
 from invarlock.runner.config import TOP_LEVEL_KEYS, load_config, parse_config
 
@@ -58,7 +58,7 @@ def _accepts(text: str, overrides: tuple[str, ...] = ()) -> None:
     except ConfigError as exc:
         assert str(exc).startswith(("fuzz.yaml", "--set ")), str(exc)  # it says where
         return
-    written = json.dumps(jsonable(config.raw), allow_nan=False)
+    written = json.dumps(json_safe(config.raw), allow_nan=False)
     assert len(written) <= 8 * (len(text) + sum(map(len, overrides))) + 100_000
 
 

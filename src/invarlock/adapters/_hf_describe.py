@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from invarlock.core.structure import block_container, parameter_aliases, tied_groups
+from invarlock.core.structure import block_container, dtype_name, parameter_aliases, tied_groups
 
 _ALIASES: dict[str, tuple[str, ...]] = {
     "n_layer": ("num_hidden_layers", "n_layer", "num_layers", "n_layers"),
@@ -65,7 +65,7 @@ def _dtype_and_device(params: list[Any]) -> tuple[str | None, str | None]:
         return None, None
     by_dtype: Counter[str] = Counter()
     for param in params:
-        by_dtype[str(param.dtype).removeprefix("torch.")] += param.numel()
+        by_dtype[dtype_name(param.dtype)] += param.numel()
     devices = sorted({str(param.device) for param in params})
     return by_dtype.most_common(1)[0][0], ",".join(devices)
 

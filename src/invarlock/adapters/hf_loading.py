@@ -44,11 +44,17 @@ DTYPE_NAMES: dict[str, str] = {
 
 SAFETENSORS_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
-TOKENIZER_FILES = (
+#: The files a Hugging Face tokenizer is saved as (any one present: the directory has a
+#: tokenizer); exports copy these, and ``generation_config.json``, next to the weights.
+TOKENIZER_FILES: tuple[str, ...] = (
     "tokenizer.json",
     "tokenizer_config.json",
-    "tokenizer.model",
+    "special_tokens_map.json",
+    "added_tokens.json",
     "vocab.json",
+    "vocab.txt",
+    "merges.txt",
+    "tokenizer.model",
     "spiece.model",
 )
 

@@ -47,8 +47,8 @@ def export_command(run_dir: Path, formats: tuple[str, ...], as_json: bool) -> No
 
 def _export(run_dir: Path, formats: tuple[str, ...], as_json: bool) -> int:
     from invarlock.cli.options import make_selection
-    from invarlock.exporters.replay import export_run, read_run
     from invarlock.plugins.manager import PluginManager
+    from invarlock.runner.replay import export_run, read_run
 
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if len(set(formats)) != len(formats):

@@ -5,13 +5,13 @@ Torch-free: ``invarlock plugins edits`` imports this module to list the built-in
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from invarlock.core.errors import ConfigError
+from invarlock.core.jsonsafe import json_safe
 
 __all__ = [
     "Edit",
@@ -186,7 +186,7 @@ class EditSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """What ``report.json`` records (non-finite floats become ``None``)."""
-        return _json_safe(
+        return json_safe(
             {
                 "name": self.name,
                 "params": dict(self.params),
@@ -197,13 +197,3 @@ class EditSummary:
                 "duration_s": self.duration_s,
             }
         )
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
-    return value

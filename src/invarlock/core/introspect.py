@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from invarlock.core.jsonsafe import json_safe
 
 _SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Options)\s*:\s*$")
 _ENTRY = re.compile(r"^\s*(\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
@@ -38,19 +40,9 @@ class Parameter:
             "name": self.name,
             "type": self.annotation,
             "required": self.required,
-            "default": None if self.required else _jsonable(self.default),
+            "default": None if self.required else json_safe(self.default),
             "help": self.help,
         }
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return repr(value)
 
 
 def docstring_arguments(*objects: Any) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from invarlock.core.results import jsonable
+from invarlock.core.jsonsafe import json_safe
 
 REPORT_SCHEMA = "invarlock.report/v1"
 
@@ -59,4 +59,4 @@ class RunReport:
             del data["evaluation"]
         if data["integrity"] is None:
             del data["integrity"]  # absent when not applicable (the model was never loaded)
-        return jsonable(data)
+        return json_safe(data)

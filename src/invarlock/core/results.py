@@ -8,12 +8,12 @@ message naming the guard and the key, and is treated as ``abort``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from invarlock.core.api import GUARD_ACTIONS
+from invarlock.core.jsonsafe import json_safe
 
 PREPARE = "prepare"
 VALIDATE = "validate"
@@ -60,14 +60,14 @@ class GuardOutcome:
             "passed": self.passed,
             "action": self.action,
             "message": self.message,
-            "metrics": jsonable(self.metrics),
-            "warnings": jsonable(self.warnings),
+            "metrics": json_safe(self.metrics),
+            "warnings": json_safe(self.warnings),
             "duration_s": round(self.duration_s, 6),
         }
         if self.error is not None:
             data["error"] = self.error
         if self.phase == PREPARE:
-            data["result"] = jsonable(self.raw)
+            data["result"] = json_safe(self.raw)
         return data
 
 
@@ -151,23 +151,3 @@ def check_prepare_result(guard: str, result: Any) -> GuardOutcome:
 def failed_outcome(guard: str, phase: str, message: str, error: str) -> GuardOutcome:
     """The outcome of a guard that raised or broke the contract: treated as abort."""
     return GuardOutcome(guard, phase, passed=False, action="abort", message=message, error=error)
-
-
-def jsonable(value: Any) -> Any:
-    """A JSON-safe copy: tensors and numpy scalars become numbers or lists, NaN stays a
-    string ("nan") so the report stays strict JSON, unknown objects become their repr."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [jsonable(v) for v in value]
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist):
-        try:
-            return jsonable(tolist())
-        except Exception:
-            pass
-    return repr(value)

@@ -1,13 +1,17 @@
 """Structural facts about a torch model, shared by the edit, the guards and the adapters.
 
 One definition each of: the transformer block container, the output-channel axis of a
-Linear-like module, and which parameters share memory (tied weights). torch is imported
-inside the functions, so importing this module stays cheap.
+Linear-like module, which parameters share memory (tied weights: :func:`storage_key`) and
+the name a dtype is recorded under (:func:`dtype_name`). torch is imported inside the
+functions, so importing this module stays cheap.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
 
 #: Identity of the memory a parameter views; equal keys mean tied parameters.
 StorageKey = tuple[Any, ...]
@@ -50,6 +54,12 @@ def _is_conv1d(module: Any) -> bool:
     return isinstance(module, Conv1D)
 
 
+def dtype_name(dtype: Any) -> str:
+    """The name reports, manifests and snapshots record for a torch dtype:
+    ``torch.bfloat16`` → ``"bfloat16"``."""
+    return str(dtype).removeprefix("torch.")
+
+
 def storage_key(tensor: Any) -> StorageKey:
     """Device, storage address, offset, shape, stride and dtype: what tied tensors share.
 
@@ -84,3 +94,28 @@ def parameter_aliases(model: Any) -> dict[StorageKey, tuple[str, ...]]:
 def tied_groups(model: Any) -> list[list[str]]:
     """Groups (two or more names, in registration order) of parameters sharing memory."""
     return [list(names) for names in parameter_aliases(model).values() if len(names) > 1]
+
+
+def named_tensors(model: Any) -> dict[str, torch.Tensor]:
+    """Every parameter and buffer of ``model`` by name, tied names included."""
+    tensors = dict(model.named_parameters(remove_duplicate=False))
+    tensors.update(model.named_buffers(remove_duplicate=False))
+    return tensors
+
+
+def raw_bytes(tensor: torch.Tensor, name: str) -> Any:
+    """The tensor's bytes in row-major order as a ``uint8`` array (no copy for contiguous CPU)."""
+    import torch
+
+    from invarlock.core.errors import RestoreError
+
+    data = tensor.detach()
+    if data.is_meta:
+        raise RestoreError(f"tensor {name!r} is on the meta device (offloaded); cannot read it")
+    if data.layout != torch.strided or data.is_quantized:
+        raise RestoreError(f"tensor {name!r} has layout {data.layout}; only dense tensors work")
+    if data.device.type != "cpu":
+        data = data.to("cpu")
+    if not data.is_contiguous():
+        data = data.contiguous()
+    return data.reshape(-1).view(torch.uint8).numpy()

@@ -34,8 +34,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from invarlock.adapters.hf_loading import TOKENIZER_FILES
 from invarlock.core.edit import EditResult
 from invarlock.core.errors import ModelLoadError
+from invarlock.core.structure import StorageKey, dtype_name, storage_key
 from invarlock.edits.codes import Codes, decode
 from invarlock.edits.config import QuantSpec, RTNConfig, parse_rtn
 from invarlock.edits.kernels import Workspace
@@ -47,19 +49,8 @@ FORMAT = "invarlock-rtn"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 MANIFEST_FILE = "quantization.json"
-#: Files copied from ``source_dir`` when present.
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.json",
-    "vocab.txt",
-    "merges.txt",
-    "tokenizer.model",
-    "spiece.model",
-    "generation_config.json",
-)
+#: Files copied from ``source_dir`` when present: the tokenizer's and the generation config.
+COPIED_FILES = (*TOKENIZER_FILES, "generation_config.json")
 _SUFFIXES = (".codes", ".scale", ".zero_point")
 
 
@@ -137,17 +128,17 @@ def write_codes(
             "module_type": target.module_type,
             "shape": list(weight.shape),
             "out_axis": target.out_axis,
-            "dtype": _dtype_name(weight.dtype),
+            "dtype": dtype_name(weight.dtype),
             "aliases": [alias for alias in target.aliases if alias != name],
         }
         covered.update(target.aliases)
 
     aliases: dict[str, str] = {}
-    stored: dict[tuple, str] = {}
+    stored: dict[StorageKey, str] = {}
     for name, tensor in model.state_dict().items():
         if name in covered:
             continue
-        key = (tensor.device, tensor.data_ptr(), tuple(tensor.shape), tuple(tensor.stride()))
+        key = storage_key(tensor)
         if key in stored:
             aliases[name] = stored[key]
             continue
@@ -164,7 +155,7 @@ def write_codes(
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     hf_config.save_pretrained(out)
     if source is not None:
-        for file_name in TOKENIZER_FILES:
+        for file_name in COPIED_FILES:
             if (source / file_name).is_file():
                 shutil.copy2(source / file_name, out / file_name)
     return out
@@ -229,10 +220,6 @@ def load_quantized(path: str | Path, device: str | torch.device = "cpu") -> nn.M
     except RuntimeError as error:
         raise ModelLoadError(f"{weights_path}: does not fit config.json: {error}") from error
     return model.to(device).eval()
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
 
 
 def _read_manifest(root: Path) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from invarlock.core.edit import EditResult, LayerStats
+from invarlock.core.structure import dtype_name
 from invarlock.edits.config import QuantSpec, RTNConfig, parse_rtn
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ class QuantRTN:
                     module_type=target.module_type,
                     shape=list(weight.shape),
                     numel=weight.numel(),
-                    dtype=str(weight.dtype).removeprefix("torch."),
+                    dtype=dtype_name(weight.dtype),
                     bits=spec.bits,
                     scheme=spec.scheme,
                     out_axis=target.out_axis,

@@ -1,6 +1,6 @@
 """The paired evaluation: baseline vs edited model on the same windows, and its verdict.
 
-* :mod:`~invarlock.evaluation.base` — the :class:`Evaluator` plugin API (torch-free);
+* :mod:`~invarlock.core.evaluator` — the :class:`Evaluator` plugin API (torch-free);
 * :mod:`~invarlock.evaluation.perplexity` — the built-in ``perplexity`` evaluator;
 * :mod:`~invarlock.evaluation.stats` — perplexities, ratio, bootstrap interval;
 * :mod:`~invarlock.evaluation.sequence` — the confidence sequence behind early stopping;
@@ -11,6 +11,6 @@
 Method, seeds and assumptions: docs/evaluation.md.
 """
 
-from invarlock.evaluation.base import Evaluator
+from invarlock.core.evaluator import Evaluator
 
 __all__ = ["Evaluator"]

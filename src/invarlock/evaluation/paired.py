@@ -18,17 +18,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from invarlock.core.errors import DataError, PluginError
+from invarlock.core.evaluator import Evaluator
 from invarlock.data.settings import DatasetSection
 from invarlock.data.sources import read_texts
 from invarlock.data.windows import WindowSet, as_batches, cut_windows, tokenize
-from invarlock.evaluation.base import Evaluator
 from invarlock.evaluation.cache import BaselineCache, baseline_key, tokenizer_fingerprint
 from invarlock.evaluation.sequence import MIN_WINDOWS, SEQUENCE_METHOD, sequence_bounds
 from invarlock.evaluation.settings import EvalSection
 from invarlock.evaluation.stats import BOOTSTRAP_METHOD, RatioInterval, perplexity, ratio_interval
 
 if TYPE_CHECKING:
-    from invarlock.runner.integrity import Fingerprint
+    from invarlock.models.fingerprint import Fingerprint
 
 #: ``progress(phase, windows_done, windows_total, tokens_done)``, called after each batch.
 Progress = Callable[[str, int, int, int], None]
@@ -245,7 +245,7 @@ class PairedEvaluation:
     def cache_parts(self, model: Any, weights: Fingerprint | None = None) -> dict[str, str]:
         """What the baseline losses depend on (the cache key's parts); ``{}``, so no caching,
         when some tensor of ``model`` cannot be read. ``weights``: see :meth:`run_baseline`."""
-        from invarlock.runner.integrity import Fingerprint
+        from invarlock.models.fingerprint import Fingerprint
 
         assert self.evaluator is not None
         if weights is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from invarlock.evaluation.base import Evaluator
+from invarlock.core.evaluator import Evaluator
 
 
 class PerplexityEvaluator(Evaluator):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from invarlock.core.structure import StorageKey, storage_key
 from invarlock.exporters.base import ExportError, Source, refuse_without_codes
 
 __all__ = ["CompressedTensorsExporter"]
@@ -90,9 +91,9 @@ class CompressedTensorsExporter:
                 shards.add(f"{target.module}.{key}", tensor)
             covered.update(target.aliases)
             quantized.add(target.module)
-        stored: set[tuple[int, int]] = set()
+        stored: set[StorageKey] = set()
         for name, tensor in model.state_dict().items():
-            key = (tensor.data_ptr(), tensor.numel())
+            key = storage_key(tensor)
             if name in covered or key in stored:
                 continue  # tied copies are re-tied on load from config.json
             stored.add(key)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from invarlock.core.structure import StorageKey, storage_key
 from invarlock.edits.config import GGUF_GRIDS
 from invarlock.exporters.base import ExportError, Source, refuse_without_codes
 
@@ -222,9 +223,9 @@ def _add_tensors(model: Any, codes: Any, writer: Any, reader: Any, arch: str) ->
             else:  # untouched by the edit: the source's bytes and type
                 writer.add_tensor(tensor.name, tensor.data, raw_dtype=tensor.tensor_type)
         return
-    written: set[tuple[int, int]] = set()
+    written: set[StorageKey] = set()
     for hf_name, tensor in state.items():
-        key = (tensor.data_ptr(), tensor.numel())
+        key = storage_key(tensor)
         if key in written:
             continue  # a tied copy: llama.cpp and transformers reuse token_embd
         written.add(key)

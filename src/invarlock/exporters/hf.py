@@ -17,11 +17,11 @@ __all__ = ["HFExporter", "copy_tokenizer"]
 
 def copy_tokenizer(source: Source, out: Path) -> None:
     """Copy the tokenizer (and generation config) files of an HF source directory."""
-    from invarlock.edits.export import TOKENIZER_FILES
+    from invarlock.edits.export import COPIED_FILES
 
     if source.model_dir is None:
         return
-    for name in TOKENIZER_FILES:
+    for name in COPIED_FILES:
         if (source.model_dir / name).is_file():
             shutil.copy2(source.model_dir / name, out / name)
 

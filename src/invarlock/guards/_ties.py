@@ -1,6 +1,6 @@
 """Tied weights: parameter names that share storage, and the ties a model declares.
 
-Actual ties are found by storage (device, data pointer, shape) over
+Actual ties are found by :func:`invarlock.core.structure.storage_key` over
 ``named_parameters(remove_duplicate=False)``, so every alias of a tied parameter is seen.
 Declared ties (transformers' ``all_tied_weights_keys`` / ``_tied_weights_keys``, or an
 adapter's ``describe(model)["tied_weights"]``) are cross-checked against them.

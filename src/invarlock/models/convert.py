@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from invarlock.core.errors import ModelLoadError
+from invarlock.core.structure import dtype_name
 from invarlock.models.progress import ConversionDisplay
 from invarlock.models.quiet import quiet_transformers
 
@@ -130,6 +131,6 @@ def convert_gguf(gguf_path: Path, out_dir: Path, display: ConversionDisplay) -> 
         "model_type": model.config.model_type,
         "parameters": sum(p.numel() for p in model.parameters()),
         "tensors": len(state),
-        "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+        "dtype": dtype_name(next(model.parameters()).dtype),
         "tokenizer": has_tokenizer,
     }

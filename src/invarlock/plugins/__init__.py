@@ -7,8 +7,9 @@ imported on first use, so ``invarlock --help`` does not pay for pluggy and entry
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from invarlock.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from invarlock.plugins.discovery import LOCAL_PLUGIN_FILE, Selection
@@ -36,8 +37,4 @@ __all__ = [
     "Status",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'invarlock.plugins' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _WHERE)

@@ -28,7 +28,7 @@ from invarlock import hookspecs
 from invarlock._markers import PROJECT_NAME
 from invarlock.core.api import Guard, LoadedModel, ModelAdapter
 from invarlock.core.errors import ConfigError, ModelLoadError, PluginError
-from invarlock.evaluation.base import Evaluator
+from invarlock.core.evaluator import Evaluator
 from invarlock.plugins.bindings import (
     AdapterBinding,
     AdapterEntryPoint,

@@ -31,9 +31,9 @@ def _objects() -> list[type]:
     from invarlock.core.api import GuardResult, LoadedModel
     from invarlock.core.context import RunContext
     from invarlock.core.edit import EditResult, EditSummary, LayerStats
+    from invarlock.core.guard_context import ValidateContext
     from invarlock.core.report import RunReport
     from invarlock.core.results import GuardOutcome
-    from invarlock.runner.guard_context import ValidateContext
 
     return [
         RunContext,
@@ -85,7 +85,9 @@ def hook_signature(name: str) -> str:
 
     signature = inspect.signature(getattr(hookspecs, name))
     arguments = ", ".join(
-        f"{p.name}: {_type_text(p.annotation)}" for p in signature.parameters.values()
+        f"{p.name}: {_type_text(p.annotation)}"
+        + ("" if p.default is p.empty else f" = {p.default!r}")
+        for p in signature.parameters.values()
     )
     return f"{name}({arguments}) -> {_type_text(signature.return_annotation)}"
 

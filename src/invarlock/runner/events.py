@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from invarlock.core.results import jsonable
+from invarlock.core.jsonsafe import json_safe
 
 
 class EventLog:
@@ -30,7 +30,7 @@ class EventLog:
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             "elapsed_s": round(time.perf_counter() - self._t0, 6),
             "event": event,
-            **{k: jsonable(v) for k, v in fields.items()},
+            **{k: json_safe(v) for k, v in fields.items()},
         }
         self.events.append(record)
         if self._file is not None:

@@ -35,6 +35,7 @@ from invarlock.core.errors import (
     PluginError,
     RestoreError,
 )
+from invarlock.core.guard_context import validate_context
 from invarlock.core.report import RunReport
 from invarlock.core.results import (
     PREPARE,
@@ -50,7 +51,6 @@ from invarlock.plugins.notify import HookFailure, implementing_plugins, notify_e
 from invarlock.runner.config import RunConfig
 from invarlock.runner.decision import KEPT, ROLLED_BACK, WARNED, decide
 from invarlock.runner.events import EventLog
-from invarlock.runner.guard_context import validate_context
 from invarlock.runner.plan import GuardPlan, RunPlan, build_plan
 from invarlock.runner.signals import interrupt_exit_code, interrupts_as_exceptions
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from invarlock.core.atomic import atomic_write
 from invarlock.core.errors import RestoreError
-from invarlock.core.structure import storage_key
+from invarlock.core.structure import StorageKey, dtype_name, named_tensors, raw_bytes, storage_key
 
 if TYPE_CHECKING:
     import torch
@@ -68,35 +68,8 @@ _SAFETENSORS_DTYPES = {
 # --------------------------------------------------------------------------- tensor helpers
 
 
-def named_tensors(model: Any) -> dict[str, torch.Tensor]:
-    """Every parameter and buffer of ``model`` by name, tied names included."""
-    tensors = dict(model.named_parameters(remove_duplicate=False))
-    tensors.update(model.named_buffers(remove_duplicate=False))
-    return tensors
-
-
-def _dtype_name(tensor: torch.Tensor) -> str:
-    return str(tensor.dtype).removeprefix("torch.")
-
-
-def _raw_bytes(tensor: torch.Tensor, name: str) -> Any:
-    """The tensor's bytes in row-major order as a ``uint8`` array (no copy for contiguous CPU)."""
-    import torch
-
-    data = tensor.detach()
-    if data.is_meta:
-        raise RestoreError(f"tensor {name!r} is on the meta device (offloaded); cannot read it")
-    if data.layout != torch.strided or data.is_quantized:
-        raise RestoreError(f"tensor {name!r} has layout {data.layout}; only dense tensors work")
-    if data.device.type != "cpu":
-        data = data.to("cpu")
-    if not data.is_contiguous():
-        data = data.contiguous()
-    return data.reshape(-1).view(torch.uint8).numpy()
-
-
 def _sha256(tensor: torch.Tensor, name: str) -> str:
-    return hashlib.sha256(_raw_bytes(tensor, name)).hexdigest()
+    return hashlib.sha256(raw_bytes(tensor, name)).hexdigest()
 
 
 def _hash_many(items: Sequence[tuple[str, torch.Tensor]]) -> list[str]:
@@ -191,7 +164,7 @@ def _write_safetensors(
         handle.write(struct.pack("<Q", len(blob)))
         handle.write(blob)
         for entry in entries:
-            handle.write(memoryview(_raw_bytes(tensors[entry.name], entry.name)))
+            handle.write(memoryview(raw_bytes(tensors[entry.name], entry.name)))
 
 
 def _remove_file(path: str) -> None:
@@ -289,7 +262,7 @@ class Snapshot:
         expected: list[str] = []
         for entry in self._entries:
             for name, tensor in self._targets(entry, tensors):
-                if tuple(tensor.shape) != entry.shape or _dtype_name(tensor) != entry.dtype:
+                if tuple(tensor.shape) != entry.shape or dtype_name(tensor.dtype) != entry.dtype:
                     changed.append(name)
                 else:
                     items.append((name, tensor))
@@ -317,10 +290,11 @@ class Snapshot:
             for entry in self._entries:
                 targets = self._targets(entry, tensors)
                 for name, target in targets:
-                    if tuple(target.shape) != entry.shape or _dtype_name(target) != entry.dtype:
+                    dtype = dtype_name(target.dtype)
+                    if tuple(target.shape) != entry.shape or dtype != entry.dtype:
                         raise RestoreError(
                             f"cannot restore {name!r}: snapshot has {entry.dtype}"
-                            f"{list(entry.shape)}, model now has {_dtype_name(target)}"
+                            f"{list(entry.shape)}, model now has {dtype_name(target.dtype)}"
                             f"{list(target.shape)}"
                         )
                 source = sources(entry.name)
@@ -368,7 +342,7 @@ class Snapshot:
         missing = [name for name in entry.aliases if name not in tensors]
         if missing:
             raise RestoreError(f"model no longer has a tensor named {missing[0]!r}")
-        seen: dict[tuple[Any, ...], tuple[str, torch.Tensor]] = {}
+        seen: dict[StorageKey, tuple[str, torch.Tensor]] = {}
         for name in (entry.name, *entry.aliases):  # report the canonical name first
             seen.setdefault(storage_key(tensors[name]), (name, tensors[name]))
         return list(seen.values())
@@ -398,7 +372,7 @@ def _entries(tensors: dict[str, torch.Tensor], names: Sequence[str]) -> list[Sna
         SnapshotEntry(
             name=canonical,
             aliases=aliases,
-            dtype=_dtype_name(tensor),
+            dtype=dtype_name(tensor.dtype),
             shape=tuple(tensor.shape),
             nbytes=tensor.numel() * tensor.element_size(),
             sha256=sha,

@@ -8,7 +8,9 @@ transformers; the names below are resolved on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from invarlock.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from invarlock.testing.models import build_tiny_model, corpus_text, export_gguf
@@ -31,10 +33,4 @@ __all__ = [
     "weight_bits",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        from importlib import import_module
-
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'invarlock.testing' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _WHERE)

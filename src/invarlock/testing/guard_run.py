@@ -3,7 +3,7 @@
 The guard is configured, prepared and validated through the plugin manager's hooks (so
 wrappers and hook-style guards take part), its results pass the host's own checks, the
 edit is the real built-in edit, and ``validate`` gets the same ``context`` a run builds
-(:func:`invarlock.runner.guard_context.validate_context`, with the edit's read-only
+(:func:`invarlock.core.guard_context.validate_context`, with the edit's read-only
 :class:`~invarlock.core.edit.EditSummary` as ``context["edit"]``). What differs from a run: no
 snapshot, no rollback, no lifecycle hooks, no report file (use the project factory for those).
 """
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from invarlock.core.edit import EditResult
+    from invarlock.core.guard_context import ValidateContext
     from invarlock.core.results import GuardOutcome
-    from invarlock.runner.guard_context import ValidateContext
     from invarlock.testing.isolated import IsolatedPlugins
 
 
@@ -69,9 +69,9 @@ def run_guard(
     in a weight). A guard that raises, or returns a malformed result, raises here with the
     host's message. Returns a :class:`GuardRun`.
     """
+    from invarlock.core.guard_context import validate_context
     from invarlock.core.results import check_prepare_result, check_validate_result
     from invarlock.edits import get_edit
-    from invarlock.runner.guard_context import validate_context
 
     name = guard if isinstance(guard, str) else plugins.register_guard(guard)
     manager = plugins.manager

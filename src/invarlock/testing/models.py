@@ -124,28 +124,36 @@ def train_tokenizer(family: Family) -> PreTrainedTokenizerFast:
 
 
 def tiny_config(
-    family: Family, tokenizer: PreTrainedTokenizerFast, *, tie_word_embeddings: bool = True
+    family: Family,
+    tokenizer: PreTrainedTokenizerFast | None = None,
+    *,
+    tie_word_embeddings: bool = True,
+    **overrides: Any,
 ) -> PretrainedConfig:
-    """The tiny model configuration for ``family``, sized to ``tokenizer``'s vocabulary."""
+    """The one tiny-model configuration: tests, benchmarks and the quickstart builder use it.
+
+    Sized to ``tokenizer``'s vocabulary and special tokens; without a tokenizer the vocabulary
+    is :data:`VOCAB_SIZE` and the token ids are the family's defaults. ``overrides`` are
+    config keys in the family's own names (``n_layer=2`` for GPT-2, ``num_hidden_layers=30``
+    for LLaMA) for a test or benchmark that needs another size of the same architecture.
+    """
     from transformers import GPT2Config, LlamaConfig
 
     _check_family(family)
-    token_ids: dict[str, Any] = {
-        "vocab_size": len(tokenizer),
-        "bos_token_id": tokenizer.bos_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": tokenizer.pad_token_id,
-        "tie_word_embeddings": tie_word_embeddings,
-    }
-    if family == "gpt2":
-        return GPT2Config(
-            n_positions=MAX_POSITIONS,
-            n_embd=HIDDEN_SIZE,
-            n_layer=N_LAYERS,
-            n_head=N_HEADS,
-            **token_ids,
+    values: dict[str, Any] = {"vocab_size": VOCAB_SIZE, "tie_word_embeddings": tie_word_embeddings}
+    if tokenizer is not None:
+        values.update(
+            vocab_size=len(tokenizer),
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
         )
-    return LlamaConfig(
+    if family == "gpt2":
+        values.update(
+            n_positions=MAX_POSITIONS, n_embd=HIDDEN_SIZE, n_layer=N_LAYERS, n_head=N_HEADS
+        )
+        return GPT2Config(**{**values, **overrides})
+    values.update(
         hidden_size=HIDDEN_SIZE,
         intermediate_size=LLAMA_INTERMEDIATE_SIZE,
         num_hidden_layers=N_LAYERS,
@@ -153,8 +161,8 @@ def tiny_config(
         num_key_value_heads=N_KV_HEADS,
         max_position_embeddings=MAX_POSITIONS,
         rms_norm_eps=1e-5,
-        **token_ids,
     )
+    return LlamaConfig(**{**values, **overrides})
 
 
 def _init_model(config: PretrainedConfig, seed: int) -> PreTrainedModel:

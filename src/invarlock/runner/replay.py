@@ -87,7 +87,7 @@ def replay(report: dict[str, Any], manager: Any, formats: Sequence[str]) -> Repl
 def _check_same_weights(model: Any, report: dict[str, Any], model_id: str) -> None:
     """The re-loaded model must hold, bit for bit, what the run loaded (its whole-model
     fingerprint in ``integrity.digest_at_load``)."""
-    from invarlock.runner.integrity import Fingerprint
+    from invarlock.models.fingerprint import Fingerprint
 
     recorded = (report.get("integrity") or {}).get("digest_at_load")
     if recorded is None:
