@@ -96,21 +96,29 @@ class RunConfig:
     lines: dict[str, int] = field(default_factory=dict)
     overrides: dict[str, str] = field(default_factory=dict)  # key path -> its --set argument
 
-    def where(self, key_path: str) -> str:
-        """``file:line: key.path`` for messages (the nearest known parent key's line), or
-        ``--set 'ARG': key.path`` when the key (or a parent) was set on the command line."""
+    def location(self, key_path: str | None) -> str:
+        """Where ``key_path`` was written: ``file:line`` (the nearest known parent key's
+        line), ``--set 'ARG'`` when the key (or a parent) was set on the command line."""
         source = str(self.path) if self.path is not None else "<config>"
-        probe = key_path
+        probe = key_path or ""
         while probe:
             if probe in self.overrides:
-                return f"--set {self.overrides[probe]!r}: {key_path}"
+                return f"--set {self.overrides[probe]!r}"
             if probe in self.lines:
-                return f"{source}:{self.lines[probe]}: {key_path}"
+                return f"{source}:{self.lines[probe]}"
             probe = probe.rpartition(".")[0]
-        return f"{source}: {key_path}"
+        return source
+
+    def where(self, key_path: str) -> str:
+        """``file:line: key.path`` (or ``--set 'ARG': key.path``) for messages."""
+        return f"{self.location(key_path)}: {key_path}"
 
     def error(self, key_path: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.where(key_path)}: {problem}")
+        return ConfigError(problem, key_path=key_path, where=self.location(key_path))
+
+    def locate(self, error: ConfigError) -> ConfigError:
+        """``error`` (its key path kept) placed where its key path was written."""
+        return error.located(self.location(error.key_path))
 
 
 # --------------------------------------------------------------------------- loading
