@@ -35,6 +35,7 @@ __all__ = [
     "at_least",
     "band",
     "check_block",
+    "choice_text",
     "coerce",
     "constructor_options",
     "declared_options",
@@ -250,8 +251,7 @@ def coerce(value: Any, kind: Any, key_path: str) -> Any:
     if origin is Literal:
         if any(value == choice and type(value) is type(choice) for choice in args):
             return value
-        choices = ", ".join(repr(choice) for choice in args)
-        raise OptionError(f"must be one of {choices}, got {value!r}", key_path=key_path)
+        raise OptionError(f"must be one of {choice_text(args)}, got {value!r}", key_path=key_path)
     if origin in (list, tuple, Sequence) or kind in (list, tuple):
         return _coerce_sequence(value, kind, origin or kind, args, key_path)
     if origin in (dict, Mapping) or kind is dict:
@@ -266,6 +266,11 @@ def coerce(value: Any, kind: Any, key_path: str) -> Any:
     if isinstance(kind, type) and not isinstance(value, kind):
         raise OptionError(f"must be {type_text(kind)}, got {value!r}", key_path=key_path)
     return value
+
+
+def choice_text(choices: Sequence[Any]) -> str:
+    """``auto, memory, disk`` (strings bare, other values as written in Python)."""
+    return ", ".join(c if isinstance(c, str) else repr(c) for c in choices)
 
 
 def _coerce_union(value: Any, kind: Any, args: tuple[Any, ...], key_path: str) -> Any:
@@ -360,7 +365,8 @@ _SCALARS: dict[Any, Callable[[Any, str], Any]] = {
 def at_least(key_path: str, value: Any, minimum: float) -> Any:
     """``value`` if it is ``>= minimum``."""
     if not value >= minimum:
-        raise OptionError(f"must be >= {minimum:g}, got {value!r}", key_path=key_path)
+        what = "an integer" if isinstance(value, int) else "a number"
+        raise OptionError(f"must be {what} >= {minimum:g}, got {value!r}", key_path=key_path)
     return value
 
 
@@ -377,8 +383,11 @@ def in_range(
     above = value > low if open_low else value >= low
     below = value < high if open_high else value <= high
     if not (above and below):
-        left, right = "(" if open_low else "[", ")" if open_high else "]"
-        rule = f"must be in {left}{low:g}, {high:g}{right}"
+        if isinstance(value, int) and not (open_low or open_high):
+            rule = f"must be an integer {low:g}..{high:g}"
+        else:
+            left, right = "(" if open_low else "[", ")" if open_high else "]"
+            rule = f"must be a number in {left}{low:g}, {high:g}{right}"
         raise OptionError(f"{rule}, got {value!r}", key_path=key_path)
     return value
 
@@ -388,7 +397,7 @@ def positive(key_path: str, value: Any, *, allow_zero: bool = False) -> float:
     number = coerce(value, float, key_path)
     if not math.isfinite(number) or (number < 0 if allow_zero else number <= 0):
         bound = ">= 0" if allow_zero else "> 0"
-        raise OptionError(f"must be a finite number {bound}, got {value!r}", key_path=key_path)
+        raise OptionError(f"must be a number {bound}, got {value!r}", key_path=key_path)
     return number
 
 
