@@ -184,3 +184,15 @@ def test_model_options_are_checked_against_load_model(invarlock_project, tiny_gp
     project.run("--dry-run").assert_exit(2).assert_err(
         "config.yaml:1: model.trust_remote_code: must be true or false, got 'yes'"
     )
+
+
+def test_a_rule_broken_by_a_builtin_guard_option_fails_the_dry_run(invarlock_project) -> None:
+    config = "edit: {name: noop}\nguards:\n  order: [spectral]\n  spectral:\n    iterations: 0\n"
+    project = invarlock_project(config)
+    project.run("--dry-run").assert_exit(2).assert_err(
+        "config.yaml:5: guards.spectral.iterations: must be an integer >= 1, got 0"
+    )
+    project = invarlock_project(config.replace("iterations: 0", "max_rel_change: 1e-1"))
+    outcome = project.run("--dry-run", "--json")
+    outcome.assert_exit(0)
+    assert outcome.json()["guards"][0]["options"]["max_rel_change"] == 0.1

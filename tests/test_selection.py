@@ -13,6 +13,7 @@ import yaml
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch
+from test_rtn import GPT2_BLOCK, LLAMA_BLOCK  # the default scope, written out
 from transformers import AutoModelForCausalLM
 
 from invarlock.edits import get_edit
@@ -21,16 +22,6 @@ from invarlock.guards.scope import resolve_scope
 torch.set_num_threads(1)
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
-GPT2_BLOCK = {"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"}
-LLAMA_BLOCK = {
-    "self_attn.q_proj",
-    "self_attn.k_proj",
-    "self_attn.v_proj",
-    "self_attn.o_proj",
-    "mlp.gate_proj",
-    "mlp.up_proj",
-    "mlp.down_proj",
-}
 
 
 def load(model_dir: Path):
@@ -40,26 +31,17 @@ def load(model_dir: Path):
 @pytest.fixture(params=["gpt2", "llama"])
 def family(request, tiny_gpt2_dir: Path, tiny_llama_dir: Path):
     if request.param == "gpt2":
-        return load(tiny_gpt2_dir), "transformer.h", GPT2_BLOCK
-    return load(tiny_llama_dir), "model.layers", LLAMA_BLOCK
-
-
-def _block_weights(model, container: str, members: set[str]) -> list[str]:
-    """The documented default scope, written out: every block's Linear/Conv1D weights."""
-    return [
-        f"{container}.{index}.{member}.weight"
-        for index in range(len(model.get_submodule(container)))
-        for member in members
-    ]
+        return load(tiny_gpt2_dir), GPT2_BLOCK
+    return load(tiny_llama_dir), LLAMA_BLOCK
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.name)
 def test_shipped_configs_select_the_documented_default_scope(config: Path, family) -> None:
-    model, container, members = family
+    model, modules = family
     data = yaml.safe_load(config.read_text())
     edit = get_edit(data["edit"]["name"])
     params = {k: v for k, v in data["edit"].items() if k != "name"}
-    expected = sorted(_block_weights(model, container, members))
+    expected = sorted(f"{module}.weight" for module in modules)
     assert sorted(edit.targets(model, edit.parse(params))) == expected
     for guard in data.get("guards", {}).get("order", []):
         block = data["guards"].get(guard) or {}
