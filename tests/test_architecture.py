@@ -39,9 +39,6 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 #: (importing module, imported module) → why it is allowed for now. Each is a debt.
 ALLOWED: dict[tuple[str, str], str] = {
-    # The components' option checker still lives in runner.config (issue 6: one option schema).
-    ("invarlock.data.settings", "invarlock.runner.config"): "option checker _Checker",
-    ("invarlock.evaluation.settings", "invarlock.runner.config"): "option checker _Checker",
     # The runner writes report.html itself; it should be a report-hook plugin of reports.
     ("invarlock.runner.runner", "invarlock.reports.page"): "write_run_page after a run",
 }

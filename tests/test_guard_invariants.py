@@ -17,6 +17,7 @@ from torch import nn
 from transformers import GPT2LMHeadModel, LlamaForCausalLM
 
 from invarlock.core.api import Guard
+from invarlock.core.options import constructor_options
 from invarlock.guards import BUILTIN_GUARDS, InvariantsGuard
 from invarlock.guards.finite import nonfinite_tensors
 
@@ -198,7 +199,7 @@ def test_validate_before_prepare_raises(gpt2: GPT2LMHeadModel) -> None:
 
 @pytest.mark.parametrize("option", ["check_buffers", "check_finite", "check_structure"])
 def test_bad_options_name_the_option(option: str) -> None:
-    with pytest.raises(TypeError, match=f"option '{option}' must be true or false"):
+    with pytest.raises(TypeError, match=f"invariants.{option}: must be true or false"):
         InvariantsGuard(**{option: "yes"})
 
 
@@ -214,10 +215,11 @@ def test_builtin_guards_construct_from_defaults_and_document_options() -> None:
         assert isinstance(guard, Guard)
         doc = cls.__doc__ or ""
         assert doc.splitlines()[0].strip()
-        options = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
-        assert options
+        names = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+        options = constructor_options(cls)  # the declaration --explain shows
+        assert [option.name for option in options] == names
         for option in options:
-            assert f"    {option}:" in doc, f"{cls.__name__} does not document {option!r}"
+            assert option.help, f"{cls.__name__} does not document {option.name!r}"
 
 
 def test_guards_package_does_not_import_torch() -> None:

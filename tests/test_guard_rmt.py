@@ -166,11 +166,15 @@ def test_nonfinite_weight_aborts(gpt2: GPT2LMHeadModel) -> None:
 @pytest.mark.parametrize(
     ("options", "error", "pattern"),
     [
-        ({"method": "fast"}, ValueError, "'method' must be one of 'inertia'"),
+        ({"method": "fast"}, ValueError, "method: must be one of inertia"),
         ({"epsilon": {"conv": [0.1, 0.2]}}, ValueError, "unknown family 'conv'"),
-        ({"epsilon": {"mlp": [0.3, 0.2]}}, ValueError, r"'epsilon.mlp\[0\]' .* not exceed"),
-        ({"margin": -0.1}, ValueError, "'margin' must be a finite number >= 0"),
-        ({"tier": "strict"}, ValueError, "'tier' must be one of"),
+        (
+            {"epsilon": {"mlp": [0.3, 0.2]}},
+            ValueError,
+            r"epsilon.mlp\[0\]: must not exceed mlp\[1\]",
+        ),
+        ({"margin": -0.1}, ValueError, "margin: must be a number >= 0"),
+        ({"tier": "strict"}, ValueError, "tier: must be one of"),
     ],
 )
 def test_bad_options(options: dict, error: type, pattern: str) -> None:

@@ -77,12 +77,8 @@ def _from_pretrained_kwargs(
 class HF_Causal_Adapter(ModelAdapter):
     """Hugging Face ``AutoModelForCausalLM`` models: local directories, GGUF files, Hub ids.
 
-    ``load_model`` options (the YAML ``model:`` keys): ``dtype`` (``auto``, ``float32``,
-    ``float16``, ``bfloat16``; ``None`` = ``auto`` = the checkpoint's dtype), ``device_map``
-    (handed to transformers/accelerate for models larger than one device; the model is then
-    not moved, and ``device`` must stay ``"auto"``), ``revision`` (Hub ids only),
-    ``trust_remote_code`` (default ``False``), ``gguf_file`` (a file in the model directory or
-    Hub repo), ``local_files_only``. Any other option is a :class:`ConfigError`.
+    The ``load_model`` options are the YAML ``model:`` keys besides ``id``, ``adapter`` and
+    ``device`` (see its ``Args:``); any other option is a :class:`ConfigError`.
     """
 
     name: ClassVar[str] = "hf_causal"
@@ -102,34 +98,65 @@ class HF_Causal_Adapter(ModelAdapter):
             return False
         return source.is_local or loading.network_allowed()
 
-    def load_model(self, model_id: str, device: str = "auto", **kwargs: Any) -> Any:
-        """Load ``model_id`` as an ``AutoModelForCausalLM`` on ``device`` (see class docs)."""
-        loading.check_options(kwargs, self.name)
-        source = loading.resolve_source(model_id, kwargs.get("gguf_file"))
+    def load_model(
+        self,
+        model_id: str,
+        device: str = "auto",
+        dtype: str | None = "auto",
+        device_map: str | dict[str, Any] | None = None,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+        gguf_file: str | None = None,
+        local_files_only: bool = False,
+        **unknown: Any,
+    ) -> Any:
+        """Load ``model_id`` as an ``AutoModelForCausalLM`` on ``device``.
+
+        Args:
+            dtype: ``auto`` (the checkpoint's dtype; also ``null``), ``float32``, ``float16``
+                or ``bfloat16`` (aliases fp32, fp16, half, bf16).
+            device_map: Handed to transformers/accelerate for models larger than one device;
+                the model is then not moved, and ``device`` must stay ``auto``.
+            revision: Branch, tag or commit of a Hub id (Hub ids only).
+            trust_remote_code: Run the model repository's own Python code (off by default).
+            gguf_file: A ``.gguf`` file in the model directory or Hub repo.
+            local_files_only: Never download, even when ``INVARLOCK_ALLOW_NETWORK=1``.
+        """
+        loading.check_options(unknown, self.name, load_option_names())
+        options: dict[str, Any] = {
+            "dtype": dtype,
+            "device_map": device_map,
+            "revision": revision,
+            "trust_remote_code": trust_remote_code,
+            "gguf_file": gguf_file,
+            "local_files_only": local_files_only,
+        }
+        source = loading.resolve_source(model_id, gguf_file)
         loading.require_network(source)
-        if source.is_local and kwargs.get("revision") is not None:
-            raise ConfigError(f"revision={kwargs['revision']!r} applies to Hub ids, not {model_id}")
+        if source.is_local and revision is not None:
+            raise ConfigError(f"revision={revision!r} applies to Hub ids, not {model_id}")
         if source.kind == "hf_dir":
             weights = loading.find_weights(Path(source.location))
             if not any(w.endswith((".safetensors", ".safetensors.index.json")) for w in weights):
                 loading.check_safe_bin_loading(Path(source.location))
         if source.gguf_file is not None:
             check_gguf_available()
-        device_map = kwargs.get("device_map")
         if device_map is not None and device != "auto":
             raise ConfigError(
                 f"pass either device ({device!r}) or device_map ({device_map!r}), not both"
             )
         target = None if device_map is not None else loading.resolve_device(device)
-        dtype = loading.resolve_dtype(kwargs.get("dtype"))
+        resolved_dtype = loading.resolve_dtype(dtype)
         if source.kind == "gguf":
             cached = self._cached(source)
             load_from = loading.ModelSource("hf_dir", str(cached.path))
-            call = _from_pretrained_kwargs(load_from, kwargs, dtype)
+            call = _from_pretrained_kwargs(load_from, options, resolved_dtype)
             model = self._from_pretrained(load_from, call, from_cache=True)
             model.config.name_or_path = source.gguf_file  # the file, not the cache directory
         else:
-            model = self._from_pretrained(source, _from_pretrained_kwargs(source, kwargs, dtype))
+            model = self._from_pretrained(
+                source, _from_pretrained_kwargs(source, options, resolved_dtype)
+            )
         if target is not None:
             model.to(target)
         model.eval()
@@ -176,7 +203,7 @@ class HF_Causal_Adapter(ModelAdapter):
         ``gguf_file`` and ``local_files_only`` matter). Broken tokenizer files raise
         :class:`ModelLoadError`.
         """
-        loading.check_options(kwargs, self.name)
+        loading.check_options(kwargs, self.name, load_option_names())
         source = loading.resolve_source(model_id, kwargs.get("gguf_file"))
         loading.require_network(source)
         if source.kind == "gguf":  # the tokenizer converted from the file's metadata, if any
@@ -208,6 +235,14 @@ class HF_Causal_Adapter(ModelAdapter):
     def describe(self, model: Any) -> dict[str, Any]:
         """Shape, size, dtype, device, tied weights and block container of ``model``."""
         return describe_model(model)
+
+
+def load_option_names() -> tuple[str, ...]:
+    """The ``load_model`` options, as its signature declares them."""
+    from invarlock.core.options import declared_options
+
+    skip = ("model_id", "device")
+    return tuple(o.name for o in declared_options(HF_Causal_Adapter.load_model, skip=skip))
 
 
 def _cause(exc: BaseException) -> str:

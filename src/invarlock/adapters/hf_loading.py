@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,16 +20,6 @@ from invarlock.models.embedded import embedded_gguf, is_embedded
 
 #: Environment variable that allows downloads from the Hugging Face Hub.
 NETWORK_ENV = "INVARLOCK_ALLOW_NETWORK"
-
-#: Keyword options ``HF_Causal_Adapter.load_model`` accepts (the YAML ``model:`` keys).
-LOAD_OPTIONS: tuple[str, ...] = (
-    "dtype",
-    "device_map",
-    "revision",
-    "trust_remote_code",
-    "gguf_file",
-    "local_files_only",
-)
 
 #: dtype names accepted by ``dtype=``; ``None`` means the same as ``"auto"``.
 DTYPE_NAMES: dict[str, str] = {
@@ -157,14 +147,14 @@ def require_network(source: ModelSource) -> None:
         )
 
 
-def check_options(options: Mapping[str, Any], adapter: str) -> None:
-    """Reject keyword options ``load_model`` does not know, naming the accepted ones."""
-    unknown = sorted(set(options) - set(LOAD_OPTIONS))
+def check_options(options: Mapping[str, Any], adapter: str, accepted: Sequence[str]) -> None:
+    """Reject keyword options ``load_model`` does not know, naming the ``accepted`` ones."""
+    unknown = sorted(set(options) - set(accepted))
     if unknown:
         hint = " (use 'dtype')" if "torch_dtype" in unknown else ""
         raise ConfigError(
             f"unknown model option(s) {', '.join(map(repr, unknown))} for adapter {adapter!r}"
-            f"{hint}; accepted: {', '.join(LOAD_OPTIONS)}"
+            f"{hint}; accepted: {', '.join(accepted)}"
         )
 
 

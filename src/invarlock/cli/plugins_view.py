@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 import yaml
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from invarlock.core.introspect import Parameter
+from invarlock.core.options import Option
 from invarlock.plugins.listing import option_parameters
 from invarlock.plugins.records import ComponentRecord, Kind, Origin
 
@@ -128,59 +129,39 @@ def render_explain(
         )
     )
     doc = inspect.getdoc(record.cls) if record.cls is not None else record.summary
-    params = option_parameters(record) if record.kind is not Kind.EDIT else []
+    params = option_parameters(record)
     if params:
         doc = _without_args_section(doc or "")  # the Options table below shows them
     if doc:
         console.print()
         console.print(Text(doc))
-    if record.kind is Kind.EDIT:
-        _explain_edit(console, record)
-        return
+    if record.kind is Kind.EDIT and record.cls is None and not params and record.detail:
+        console.print(Text(f"  {record.detail}"))  # an unsupported invarlock.edits entry point
     console.print()
-    console.print(
-        Text("Options" if record.kind is Kind.GUARD else "load_model options", style="bold")
-    )
+    console.print(Text(_OPTIONS_TITLES.get(record.kind, "Options"), style="bold"))
     if params:
         table = Table(box=box.SIMPLE, pad_edge=False)
         for column in ("Name", "Type", "Default", "Description"):
             table.add_column(column, overflow="fold")
         for p in params:
             cells = (p.name, p.annotation or _DASH, p.default_text(), p.help or _DASH)
-            table.add_row(*(Text(cell) for cell in cells))  # `list[str]` is not markup
+            table.add_row(*(escape(cell) for cell in cells))  # `list[str]` is not markup
         console.print(table)
     else:
         console.print(Text("  (none)"))
     console.print(Text("YAML", style="bold"))
     console.print(Text(_yaml_snippet(record, params, order)))
+    if record.kind is Kind.EDIT:
+        return
     console.print(Text("Source", style="bold"))
     for label, value in _source_lines(record):
         console.print(Text(f"  {label:<13} {value}"))
 
 
-def _explain_edit(console: Console, record: ComponentRecord) -> None:
-    from invarlock.edits import EDITS
-
-    info = EDITS.get(record.name)
-    console.print()
-    console.print(Text("Parameters", style="bold"))
-    if info is None:  # an unsupported invarlock.edits entry point
-        console.print(Text(f"  {record.detail}"))
-        return
-    if info.parameters:
-        table = Table(box=box.SIMPLE, pad_edge=False)
-        table.add_column("Name")
-        table.add_column("Type = default: description", overflow="fold")
-        for name, text in info.parameters.items():
-            table.add_row(name, text)
-        console.print(table)
-    else:
-        console.print(Text("  (none)"))
-    console.print(Text("YAML", style="bold"))
-    console.print(Text(yaml.safe_dump({"edit": {"name": record.name}}, sort_keys=False).rstrip()))
+_OPTIONS_TITLES = {Kind.ADAPTER: "load_model options", Kind.EDIT: "Parameters"}
 
 
-def _yaml_value(p: Parameter) -> object:
+def _yaml_value(p: Option) -> object:
     if p.required:
         return f"<{p.annotation or 'value'}>"
     if p.default is None or isinstance(p.default, (bool, int, float, str, list, dict)):
@@ -198,7 +179,7 @@ def _without_args_section(doc: str) -> str:
 
 
 def _yaml_snippet(
-    record: ComponentRecord, params: Sequence[Parameter], order: Sequence[str] | None = None
+    record: ComponentRecord, params: Sequence[Option], order: Sequence[str] | None = None
 ) -> str:
     from invarlock.runner.config import DEFAULT_GUARD_ORDER
 

@@ -82,9 +82,24 @@ class InvarlockError(Exception):
 
 
 class ConfigError(InvarlockError):
-    """A configuration file, key or value is wrong; the message names the key path."""
+    """A configuration file, key or value is wrong.
+
+    ``key_path`` (``guards.spectral.max_rel_change``) and ``where`` (``config.yaml:7`` or
+    ``--set 'ARG'``) are kept as data when known; the message reads
+    ``WHERE: KEY.PATH: PROBLEM``. ``problem`` is the message without them.
+    """
 
     exit_code = EXIT_USAGE
+
+    def __init__(self, problem: str, *, key_path: str | None = None, where: str | None = None):
+        self.problem = problem
+        self.key_path = key_path
+        self.where = where
+        super().__init__(": ".join(part for part in (where, key_path, problem) if part))
+
+    def located(self, where: str | None) -> ConfigError:
+        """The same error (same class and key path) placed at ``where``."""
+        return type(self)(self.problem, key_path=self.key_path, where=where)
 
 
 class PluginError(InvarlockError):

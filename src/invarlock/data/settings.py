@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal, get_args
 
-if TYPE_CHECKING:
-    from invarlock.runner.config import _Checker
+from invarlock.core.options import SectionReader, at_least, coerce
 
-SOURCES = ("bundled", "text", "jsonl", "hf")
+Source = Literal["bundled", "text", "jsonl", "hf"]
+SOURCES: tuple[str, ...] = get_args(Source)
 DATASET_KEYS = (
     "source",
     "path",
@@ -57,7 +57,6 @@ class DatasetSection:
 
 
 def int_key(
-    check: _Checker,
     section: Mapping[str, Any],
     prefix: str,
     key: str,
@@ -66,24 +65,19 @@ def int_key(
     nullable: bool = False,
 ) -> int | None:
     """An integer ``>= minimum`` (or ``None`` when ``nullable``) at ``prefix.key``."""
-    value = section.get(key, default)
-    if value is None and nullable:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise check.fail(f"{prefix}.{key}", f"must be an integer >= {minimum}, got {value!r}")
-    return value
+    path = f"{prefix}.{key}"
+    value = coerce(section.get(key, default), int | None if nullable else int, path)
+    return None if value is None else at_least(path, value, minimum)
 
 
-def parse_dataset(check: _Checker, data: Mapping[str, Any]) -> DatasetSection | None:
+def parse_dataset(check: SectionReader, data: Mapping[str, Any]) -> DatasetSection | None:
     """The validated ``dataset:`` section; ``None`` when neither ``dataset:`` nor ``eval:``
     is present (such a run has no dataset: guards get ``calib=None``, nothing is evaluated)."""
     if data.get("dataset") is None and data.get("eval") is None:
         return None
     raw = check.mapping(data, "dataset")
     check.keys(raw, "dataset", DATASET_KEYS)
-    source = raw.get("source", "bundled")
-    if source not in SOURCES:
-        raise check.fail("dataset.source", f"must be one of {', '.join(SOURCES)}, got {source!r}")
+    source = check.value(raw, "dataset", "source", Source, "bundled")
     defaults = DatasetSection()
     path = raw.get("path")
     if source in ("text", "jsonl") and not (isinstance(path, str) and path.strip()):
@@ -101,12 +95,11 @@ def parse_dataset(check: _Checker, data: Mapping[str, Any]) -> DatasetSection | 
         split=check.string(raw, "dataset", "split", defaults.split),
         eval_text=check.string(raw, "dataset", "eval_text", defaults.eval_text),
         calib_text=check.string(raw, "dataset", "calib_text", defaults.calib_text),
-        seq_len=int_key(check, raw, "dataset", "seq_len", defaults.seq_len, 2) or 0,
-        stride=int_key(check, raw, "dataset", "stride", None, 1, nullable=True),
-        eval_windows=int_key(check, raw, "dataset", "eval_windows", defaults.eval_windows, 2) or 0,
-        calib_windows=int_key(check, raw, "dataset", "calib_windows", defaults.calib_windows, 0)
-        or 0,
-        seed=int_key(check, raw, "dataset", "seed", defaults.seed, 0) or 0,
+        seq_len=int_key(raw, "dataset", "seq_len", defaults.seq_len, 2) or 0,
+        stride=int_key(raw, "dataset", "stride", None, 1, nullable=True),
+        eval_windows=int_key(raw, "dataset", "eval_windows", defaults.eval_windows, 2) or 0,
+        calib_windows=int_key(raw, "dataset", "calib_windows", defaults.calib_windows, 0) or 0,
+        seed=int_key(raw, "dataset", "seed", defaults.seed, 0) or 0,
     )
     if section.path is not None and source not in ("text", "jsonl"):
         raise check.fail("dataset.path", f"is for sources 'text' and 'jsonl', not {source!r}")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib import import_module
 
 from invarlock.core.edit import Edit, EditConfigError, EditResult, LayerStats
-from invarlock.edits.config import RTN_PARAMETERS
+from invarlock.edits.config import EDIT_OPTIONS, option_lines
 
 __all__ = [
     "EDITS",
@@ -38,7 +38,7 @@ EDITS: dict[str, EditInfo] = {
     "quant_rtn": EditInfo(
         name="quant_rtn",
         summary="Round-to-nearest weight quantization (2-8 bits), applied in place",
-        parameters=dict(RTN_PARAMETERS),
+        parameters=option_lines(EDIT_OPTIONS["quant_rtn"]),
     ),
     "noop": EditInfo(
         name="noop",
@@ -57,6 +57,6 @@ def get_edit(name: str) -> Edit:
     """A fresh instance of the edit called ``name``."""
     if name not in _IMPLEMENTATIONS:
         known = ", ".join(sorted(EDITS))
-        raise EditConfigError(f"edit.name: unknown edit {name!r}; known edits: {known}")
+        raise EditConfigError(f"unknown edit {name!r}; known edits: {known}", key_path="edit.name")
     module_name, class_name = _IMPLEMENTATIONS[name]
     return getattr(import_module(module_name), class_name)()

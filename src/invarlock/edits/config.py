@@ -12,59 +12,35 @@ per channel to clip, i.e. ``clamp_percentile = 100 * (1 - clamp_ratio)``), ``sco
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, get_args
 
 from invarlock.core.edit import EditConfigError
+from invarlock.core.options import (
+    Option,
+    OptionError,
+    at_least,
+    check_block,
+    declared_options,
+    in_range,
+)
+from invarlock.core.selection import check_patterns
 
 __all__ = [
+    "EDIT_OPTIONS",
     "GGUF_BLOCK",
     "GGUF_GRIDS",
-    "RTN_PARAMETERS",
+    "RTN_OPTIONS",
     "QuantSpec",
     "RTNConfig",
     "flatten_params",
+    "option_lines",
     "parse_noop",
     "parse_rtn",
+    "rtn_config",
 ]
-
-#: quant_rtn parameters, as ``invarlock plugins edits`` and ``explain`` show them.
-RTN_PARAMETERS: dict[str, str] = {
-    "bits": "int = 8: bits per weight, 2..8",
-    "symmetric": "bool = true: grid symmetric around zero; false adds a zero point per scale",
-    "group_size": "int | null = null: input elements per scale; null: one scale per output channel",
-    "bitwidth": "int: the upstream name of bits (give one of the two)",
-    "clamp_max_ratio": (
-        "float | null = null: clip to ratio × max|w| per channel or group, in (0, 1]"
-    ),
-    "clamp_ratio": (
-        "float | null = null: upstream outlier clipping: the fraction of largest |w| per channel"
-        " or group to clip, in [0, 0.5] (0: off); same as clamp_percentile = 100 × (1 − ratio)"
-    ),
-    "clamp_percentile": (
-        "float | null = null: clip to this percentile of |w| per channel or group, in (0, 100]"
-        " (sorts each channel: slow)"
-    ),
-    "include": (
-        "list[str] | null = null: fnmatch patterns of module names to quantize;"
-        " null: every Linear/Conv1D inside the transformer blocks"
-    ),
-    "exclude": "list[str] = []: fnmatch patterns of module names to leave alone",
-    "scope": "str = all: all, ffn or attn: which block layers (by module name) are quantized",
-    "seed": "int | null = null: accepted for upstream configs and recorded; RTN is deterministic",
-    "stats": (
-        "bool = true: measure rel_error and max_error per layer"
-        " (exact; costs about as much as the quantization itself; false skips it)"
-    ),
-    "grid": (
-        "str | null = null: gguf_q8_0 or gguf_q4_0: llama.cpp's own block grid (group 32,"
-        " symmetric, gguf's rounding and fp16 scales), so a GGUF export holds exactly the"
-        " validated codes; fixes bits, symmetric and group_size, no clipping"
-    ),
-}
 
 #: ``grid`` values: name -> bits (group 32, symmetric, gguf's rounding and fp16 block scale).
 GGUF_GRIDS: dict[str, int] = {"gguf_q8_0": 8, "gguf_q4_0": 4}
@@ -143,161 +119,170 @@ def flatten_params(params: Mapping[str, Any] | None) -> dict[str, tuple[str, Any
     if params is None:
         return {}
     if not isinstance(params, Mapping):
-        raise EditConfigError(f"edit: parameters must be a mapping, got {type(params).__name__}")
+        raise EditConfigError(
+            f"parameters must be a mapping, got {type(params).__name__}", key_path="edit"
+        )
     flat = {str(key): (f"edit.{key}", value) for key, value in params.items() if key != "plan"}
     if "plan" in params:
         plan = params["plan"]
         if plan is None:
             plan = {}
         if not isinstance(plan, Mapping):
-            raise EditConfigError(f"edit.plan: must be a mapping, got {type(plan).__name__}")
+            raise EditConfigError(
+                f"must be a mapping, got {type(plan).__name__}", key_path="edit.plan"
+            )
         for key, value in plan.items():
             if key in flat:
-                raise EditConfigError(f"edit.plan.{key}: also given as edit.{key}; keep one")
+                raise EditConfigError(
+                    f"also given as edit.{key}; keep one", key_path=f"edit.plan.{key}"
+                )
             flat[str(key)] = (f"edit.plan.{key}", value)
     return flat
 
 
-def _reject_unknown(
-    flat: Mapping[str, tuple[str, Any]], accepted: tuple[str, ...], edit: str
-) -> None:
-    for key, (path, _) in flat.items():
-        if key not in accepted:
-            listing = ", ".join(sorted(accepted)) if accepted else "none"
-            raise EditConfigError(f"{path}: unknown key for {edit}; accepted keys: {listing}")
+def _checked(
+    params: Mapping[str, Any] | None, options: list[Option], edit: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The parameters checked against the edit's declaration: ``(values, key paths)``."""
+    values, where = {}, {}
+    for key, (path, value) in flatten_params(params).items():
+        prefix = path.rpartition(".")[0]
+        unknown = f"unknown key for {edit}; accepted keys: {{names}}"
+        try:
+            values.update(check_block({key: value}, options, prefix, unknown=unknown))
+        except OptionError as exc:
+            raise EditConfigError(exc.problem, key_path=exc.key_path) from None
+        where[key] = path
+    return values, where
 
 
 def parse_noop(params: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """``noop`` takes no parameters (an empty ``plan: {}`` is fine): an empty frozen mapping."""
-    _reject_unknown(flatten_params(params), (), "noop")
+    _checked(params, [], "noop")
     return MappingProxyType({})
 
 
 def parse_rtn(params: Mapping[str, Any] | None) -> RTNConfig:
     """Validate quant_rtn parameters (flat or under ``plan:``) into an :class:`RTNConfig`."""
-    flat = flatten_params(params)
-    _reject_unknown(flat, tuple(RTN_PARAMETERS), "quant_rtn")
-    get = flat.get
-    _one_of(flat, ("bits", "bitwidth"), "the same setting")
-    bits = _integer(get("bits") or get("bitwidth"), 8, low=2, high=8)
-    assert bits is not None  # it has a default
-    group_size = _integer(get("group_size"), None, low=1, high=None)
-    _one_of(flat, ("clamp_max_ratio", "clamp_percentile", "clamp_ratio"), "one clipping rule")
-    clamp_max_ratio = _number(get("clamp_max_ratio"), low=0.0, high=1.0)
-    clamp_percentile = _number(get("clamp_percentile"), low=0.0, high=100.0)
-    outlier_fraction = _fraction(get("clamp_ratio"), high=0.5)
-    if outlier_fraction:
-        clamp_percentile = 100.0 * (1.0 - outlier_fraction)
-    scope = get("scope", ("", "all"))[1]
-    if scope not in SCOPES:
-        raise EditConfigError(
-            f"{flat['scope'][0]}: must be one of {', '.join(SCOPES)}, got {scope!r}"
-        )
-    spec = QuantSpec(
-        bits=bits,
-        symmetric=_boolean(get("symmetric"), True),
-        group_size=group_size,
-        clamp_max_ratio=clamp_max_ratio,
-        clamp_percentile=clamp_percentile,
-    )
-    if get("grid") is not None and get("grid")[1] is not None:
-        spec = _on_grid(flat)
-    include = _patterns(get("include"), require_some=True)
-    exclude = _patterns(get("exclude"), require_some=False) or ()
-    seed = _integer(get("seed"), None, low=0, high=None)
-    return RTNConfig(spec, include, exclude, _boolean(get("stats"), True), scope, seed)
-
-
-def _on_grid(flat: Mapping[str, tuple[str, Any]]) -> QuantSpec:
-    """The spec of a gguf grid; keys that would contradict it are refused, not overridden."""
-    path, grid = flat["grid"]
-    if grid not in GGUF_GRIDS:
-        raise EditConfigError(f"{path}: must be one of {', '.join(GGUF_GRIDS)}, got {grid!r}")
-    bits = GGUF_GRIDS[grid]
-    fixed = {"bits": bits, "bitwidth": bits, "symmetric": True, "group_size": GGUF_BLOCK}
-    for key, wanted in fixed.items():
-        if key in flat and flat[key][1] is not None and flat[key][1] != wanted:
-            raise EditConfigError(
-                f"{flat[key][0]}: {grid} fixes {key} = {wanted}; drop the key or the grid"
-            )
-    for key in ("clamp_max_ratio", "clamp_percentile", "clamp_ratio"):
-        if key in flat and flat[key][1]:
-            raise EditConfigError(f"{flat[key][0]}: {grid} takes no clipping; drop the key")
-    return QuantSpec(bits=bits, symmetric=True, group_size=GGUF_BLOCK, grid=grid)
+    values, where = _checked(params, RTN_OPTIONS, "quant_rtn")
+    try:
+        return rtn_config(where, **values)
+    except OptionError as exc:
+        raise EditConfigError(exc.problem, key_path=exc.key_path) from None
 
 
 #: Values of the upstream ``scope`` key: which block layers are quantized.
-SCOPES = ("all", "ffn", "attn")
+Scope = Literal["all", "ffn", "attn"]
+SCOPES: tuple[str, ...] = get_args(Scope)
+Grid = Literal["gguf_q8_0", "gguf_q4_0"]
 
 
-def _one_of(flat: Mapping[str, tuple[str, Any]], keys: tuple[str, ...], what: str) -> None:
-    given = [flat[k][0] for k in keys if k in flat and flat[k][1] is not None]
-    if len(given) > 1:
-        raise EditConfigError(f"{given[1]}: cannot be combined with {given[0]}; give {what}")
+def rtn_config(
+    where: Mapping[str, str],
+    /,
+    bits: int = 8,
+    symmetric: bool = True,
+    group_size: int | None = None,
+    bitwidth: int | None = None,
+    clamp_max_ratio: float | None = None,
+    clamp_ratio: float | None = None,
+    clamp_percentile: float | None = None,
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
+    scope: Scope = "all",
+    seed: int | None = None,
+    stats: bool = True,
+    grid: Grid | None = None,
+) -> RTNConfig:
+    """The quant_rtn configuration; this signature declares its options (``where`` maps an
+    option to its key path as written, for messages).
+
+    Args:
+        bits: Bits per weight, 2..8.
+        symmetric: Grid symmetric around zero; false adds a zero point per scale.
+        group_size: Input elements per scale; null: one scale per output channel.
+        bitwidth: The upstream name of bits (give one of the two).
+        clamp_max_ratio: Clip to ratio × max|w| per channel or group, in (0, 1].
+        clamp_ratio: Upstream outlier clipping: the fraction of largest |w| per channel or
+            group to clip, in [0, 0.5] (0: off); same as clamp_percentile = 100 × (1 − ratio).
+        clamp_percentile: Clip to this percentile of |w| per channel or group, in (0, 100]
+            (sorts each channel: slow).
+        include: Weight patterns to quantize (docs/guards.md, "Which weights"); null: every
+            Linear/Conv1D inside the transformer blocks.
+        exclude: Weight patterns to leave alone.
+        scope: all, ffn or attn: which block layers (by module name) are quantized.
+        seed: Accepted for upstream configs and recorded; RTN is deterministic.
+        stats: Measure rel_error and max_error per layer (exact; costs about as much as the
+            quantization itself; false skips it).
+        grid: gguf_q8_0 or gguf_q4_0: llama.cpp's own block grid (group 32, symmetric,
+            gguf's rounding and fp16 scales), so a GGUF export holds exactly the validated
+            codes; fixes bits, symmetric and group_size, no clipping.
+    """
+    given = {k: v for k, v in locals().items() if k != "where" and k in where and v is not None}
+
+    def key(name: str) -> str:
+        return where.get(name, f"edit.{name}")
+
+    _one_of(given, where, ("bits", "bitwidth"), "the same setting")
+    _one_of(
+        given, where, ("clamp_max_ratio", "clamp_percentile", "clamp_ratio"), "one clipping rule"
+    )
+    if bitwidth is not None:
+        bits = bitwidth
+    in_range(key("bitwidth" if bitwidth is not None else "bits"), bits, 2, 8)
+    if group_size is not None:
+        at_least(key("group_size"), group_size, 1)
+    if clamp_max_ratio is not None:
+        in_range(key("clamp_max_ratio"), clamp_max_ratio, 0.0, 1.0, open_low=True)
+    if clamp_percentile is not None:
+        in_range(key("clamp_percentile"), clamp_percentile, 0.0, 100.0, open_low=True)
+    if clamp_ratio is not None and in_range(key("clamp_ratio"), clamp_ratio, 0.0, 0.5):
+        clamp_percentile = 100.0 * (1.0 - clamp_ratio)
+    spec = QuantSpec(bits, symmetric, group_size, clamp_max_ratio, clamp_percentile)
+    if grid is not None:
+        spec = _on_grid(grid, given, key)
+    patterns = None
+    if include is not None:
+        patterns = check_patterns(key("include"), include)
+        if not patterns:
+            raise OptionError(
+                "lists no pattern; omit the key for the default scope", key_path=key("include")
+            )
+    if seed is not None:
+        at_least(key("seed"), seed, 0)
+    excluded = check_patterns(key("exclude"), exclude)
+    return RTNConfig(spec, patterns, excluded, stats, scope, seed)
 
 
-def _fraction(entry: tuple[str, Any] | None, high: float) -> float | None:
-    """A float in ``[0, high]`` or ``None``."""
-    if entry is None or entry[1] is None:
-        return None
-    path, value = entry
-    rule = f"must be a number in [0, {high:g}]"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise EditConfigError(f"{path}: {rule}, got {value!r}")
-    if not math.isfinite(value) or not 0.0 <= value <= high:
-        raise EditConfigError(f"{path}: {rule}, got {value}")
-    return float(value)
+#: The options of quant_rtn, as :func:`rtn_config` declares them.
+RTN_OPTIONS: list[Option] = declared_options(rtn_config, skip=("where",))
+#: Each built-in edit's declared options (``noop`` takes none).
+EDIT_OPTIONS: dict[str, list[Option]] = {"quant_rtn": RTN_OPTIONS, "noop": []}
 
 
-def _integer(
-    entry: tuple[str, Any] | None, default: int | None, low: int, high: int | None
-) -> int | None:
-    if entry is None:
-        return default
-    path, value = entry
-    if value is None and default is None:
-        return None
-    bounds = f"{low}..{high}" if high is not None else f">= {low}"
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise EditConfigError(f"{path}: must be an integer {bounds}, got {value!r}")
-    if value < low or (high is not None and value > high):
-        raise EditConfigError(f"{path}: must be an integer {bounds}, got {value}")
-    return value
+def option_lines(options: list[Option]) -> dict[str, str]:
+    """``name → "type = default: help"``, as listings show an edit's parameters."""
+    return {o.name: f"{o.annotation} = {o.default_text()}: {o.help}" for o in options}
 
 
-def _number(entry: tuple[str, Any] | None, low: float, high: float) -> float | None:
-    """A float in ``(low, high]`` or ``None``."""
-    if entry is None or entry[1] is None:
-        return None
-    path, value = entry
-    rule = f"must be a number in ({low:g}, {high:g}]"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise EditConfigError(f"{path}: {rule}, got {value!r}")
-    if not math.isfinite(value) or not low < value <= high:
-        raise EditConfigError(f"{path}: {rule}, got {value}")
-    return float(value)
+def _on_grid(grid: str, given: Mapping[str, Any], key: Callable[[str], str]) -> QuantSpec:
+    """The spec of a gguf grid; keys that would contradict it are refused, not overridden."""
+    bits = GGUF_GRIDS[grid]
+    fixed = {"bits": bits, "bitwidth": bits, "symmetric": True, "group_size": GGUF_BLOCK}
+    for name, wanted in fixed.items():
+        if name in given and given[name] != wanted:
+            raise OptionError(
+                f"{grid} fixes {name} = {wanted}; drop the key or the grid", key_path=key(name)
+            )
+    for name in ("clamp_max_ratio", "clamp_percentile", "clamp_ratio"):
+        if given.get(name):
+            raise OptionError(f"{grid} takes no clipping; drop the key", key_path=key(name))
+    return QuantSpec(bits=bits, symmetric=True, group_size=GGUF_BLOCK, grid=grid)
 
 
-def _boolean(entry: tuple[str, Any] | None, default: bool) -> bool:
-    if entry is None:
-        return default
-    path, value = entry
-    if not isinstance(value, bool):
-        raise EditConfigError(f"{path}: must be true or false, got {value!r}")
-    return value
-
-
-def _patterns(entry: tuple[str, Any] | None, require_some: bool) -> tuple[str, ...] | None:
-    if entry is None or entry[1] is None:
-        return None
-    path, value = entry
-    if not isinstance(value, (list, tuple)):
-        raise EditConfigError(
-            f"{path}: must be a list of module-name patterns, got {type(value).__name__} {value!r}"
-        )
-    for item in value:
-        if not isinstance(item, str) or not item.strip():
-            raise EditConfigError(f"{path}: patterns must be non-empty strings, got {item!r}")
-    if require_some and not value:
-        raise EditConfigError(f"{path}: lists no pattern; omit the key for the default scope")
-    return tuple(value)
+def _one_of(
+    given: Mapping[str, Any], where: Mapping[str, str], keys: tuple[str, ...], what: str
+) -> None:
+    named = [where[k] for k in keys if k in given]
+    if len(named) > 1:
+        raise OptionError(f"cannot be combined with {named[0]}; give {what}", key_path=named[1])

@@ -69,7 +69,7 @@ class QuantRTN:
     name = "quant_rtn"
 
     def parse(self, params: Mapping[str, Any] | None) -> RTNConfig:
-        """Validate ``params`` (flat or under ``plan:``); see ``RTN_PARAMETERS``."""
+        """Validate ``params`` (flat or under ``plan:``); see ``rtn_config``."""
         return parse_rtn(params)
 
     def targets(self, model: Any, config: RTNConfig) -> list[str]:

@@ -1,21 +1,20 @@
-"""Which weights quant_rtn writes: the default scope, include/exclude patterns, tied tensors.
+"""Which weights quant_rtn writes: the selection of :mod:`invarlock.core.selection`
+(default scope, pattern rule and tie rule shared with the guards), narrowed to Linear and
+Conv1D weights of a floating dtype, and to ``scope: attn|ffn``.
 
 Default scope: every ``nn.Linear`` and transformers ``Conv1D`` under the model's repeated block
-container, found generically as the ``nn.ModuleList`` holding the most parameters
-(``transformer.h`` in GPT-2, ``model.layers`` in LLaMA). Embeddings and ``lm_head`` are outside
-it. ``include`` replaces the default scope with fnmatch patterns over module names;
-``exclude`` removes modules from either.
+container (``transformer.h`` in GPT-2, ``model.layers`` in LLaMA); embeddings and ``lm_head``
+are outside it. ``include`` replaces the default scope; ``exclude`` removes modules from
+either. A pattern matches a module name or its weight's parameter name.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 
-import torch
 from torch import nn
 
-from invarlock.core import structure
+from invarlock.core import selection, structure
 from invarlock.core.edit import EditConfigError
 from invarlock.edits.config import RTNConfig
 
@@ -53,81 +52,74 @@ def block_container(model: nn.Module) -> str:
     best = structure.block_container(model)
     if best is None:
         raise EditConfigError(
-            f"edit.include: {type(model).__name__} has no repeated block container"
-            " (nn.ModuleList); list the modules to quantize with include patterns"
+            f"{type(model).__name__} has no repeated block container"
+            " (nn.ModuleList); list the modules to quantize with include patterns",
+            key_path="edit.include",
         )
     return best
 
 
-def _unmatched(patterns: tuple[str, ...], names: list[str]) -> str | None:
-    for pattern in patterns:
-        if not any(fnmatchcase(name, pattern) for name in names):
-            return pattern
-    return None
-
-
 def select_targets(model: nn.Module, config: RTNConfig) -> Selection:
     """Resolve ``config``'s scope on ``model`` into quantization targets."""
-    modules = dict(model.named_modules())
-    names = list(modules)
+    names = selection.all_names(model)
     for key, patterns in (("include", config.include or ()), ("exclude", config.exclude)):
-        pattern = _unmatched(patterns, names)
-        if pattern is not None:
+        for pattern in selection.unmatched(patterns, names)[:1]:
             raise EditConfigError(
-                f"edit.{key}: pattern {pattern!r} matches no module of {type(model).__name__}"
+                f"pattern {pattern!r} matches no module of {type(model).__name__}",
+                key_path=f"edit.{key}",
             )
     if config.include is None:
-        prefix = block_container(model) + "."
-        candidates = [name for name in names if name.startswith(prefix)]
-    else:
-        candidates = [n for n in names if any(fnmatchcase(n, p) for p in config.include)]
-    if config.scope != "all":
-        candidates = [n for n in candidates if _in_scope(n, config.scope)]
-
+        block_container(model)  # the default scope needs one
+    found = selection.select(model, config.include, config.exclude)
+    excluded_by = {candidate.module: pattern for candidate, pattern in found.excluded}
+    checked = [
+        (candidate, _skip_reason(candidate, excluded_by.get(candidate.module)))
+        for candidate in found.reached
+        if config.scope == "all" or _in_scope(candidate.module, config.scope)
+    ]
+    kept, shared = selection.unique([c for c, reason in checked if reason is None])
+    holders = {c.module: holder for c, holder in shared}
+    result = Selection()
+    for candidate, reason in checked:
+        if candidate.module in holders:
+            reason = f"shares its weight with {holders[candidate.module]}, quantized once"
+        if reason is not None:
+            result.skipped.append(f"{candidate.module}: {reason}")
     aliases = structure.parameter_aliases(model)
-    selection, seen = Selection(), dict[tuple, str]()
-    for name in candidates:
-        module = modules[name]
-        out_axis = structure.output_axis(module)
-        if out_axis is not None:
-            kind = "Linear" if out_axis == 0 else "Conv1D"
-        else:
-            weight = getattr(module, "weight", None)
-            if (
-                config.include is not None
-                and isinstance(weight, torch.Tensor)
-                and weight.dim() >= 2
-            ):
-                selection.skipped.append(
-                    f"{name}: {type(module).__name__} is not quantized (only Linear and Conv1D)"
-                )
-            continue
-        excluded_by = next((p for p in config.exclude if fnmatchcase(name, p)), None)
-        if excluded_by is not None:
-            selection.skipped.append(f"{name}: excluded by {excluded_by!r}")
-            continue
-        weight = module.weight
-        if weight.is_meta:
-            raise ValueError(f"{name}.weight is on the meta device: the model is not loaded")
-        if not weight.is_floating_point():
-            selection.skipped.append(f"{name}: weight dtype {weight.dtype} is not floating point")
-            continue
-        key = structure.storage_key(weight)
-        if key in seen:  # a second module sharing an already selected weight
-            selection.skipped.append(f"{name}: shares its weight with {seen[key]}, quantized once")
-            continue
-        seen[key] = name
-        names_of = aliases.get(key, (f"{name}.weight",))
-        selection.targets.append(
-            Target(name, kind, out_axis, weight, f"{name}.weight", names_of[0], names_of)
+    for candidate in kept:
+        assert candidate.out_axis is not None
+        names_of = aliases.get(structure.storage_key(candidate.weight), (candidate.param,))
+        result.targets.append(
+            Target(
+                candidate.module,
+                candidate.kind,
+                candidate.out_axis,
+                candidate.weight,
+                candidate.param,
+                names_of[0],
+                names_of,
+            )
         )
-    if not selection.targets:
+    if not result.targets:
         key = "edit.include" if config.include is not None else "edit"
-        reasons = "; ".join(selection.skipped) or "no Linear or Conv1D module in scope"
+        reasons = "; ".join(result.skipped) or "no Linear or Conv1D module in scope"
         raise EditConfigError(
-            f"{key}: quant_rtn selects no weight of {type(model).__name__} ({reasons})"
+            f"quant_rtn selects no weight of {type(model).__name__} ({reasons})", key_path=key
         )
-    return selection
+    return result
+
+
+def _skip_reason(candidate: selection.Candidate, excluded_by: str | None) -> str | None:
+    """Why a reached module is not quantized, or ``None``."""
+    if candidate.kind not in selection.LINEAR_KINDS:
+        return f"{candidate.kind} is not quantized (only Linear and Conv1D)"
+    if excluded_by is not None:
+        return f"excluded by {excluded_by!r}"
+    if candidate.weight.is_meta:
+        raise ValueError(f"{candidate.param} is on the meta device: the model is not loaded")
+    if not candidate.weight.is_floating_point():
+        return f"weight dtype {candidate.weight.dtype} is not floating point"
+    return None
 
 
 #: Module-name parts that mark attention and feed-forward layers across model families.

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal, get_args
 
+from invarlock.core.options import SectionReader, in_range, positive
 from invarlock.data.settings import int_key
 
-if TYPE_CHECKING:
-    from invarlock.runner.config import _Checker
-
-GATE_ON = ("upper", "point")
+GateOn = Literal["upper", "point"]
+GATE_ON: tuple[str, ...] = get_args(GateOn)
 EVAL_KEYS = (
     "enabled",
     "metric",
@@ -43,7 +42,7 @@ class EvalSection:
         return asdict(self)
 
 
-def parse_eval(check: _Checker, data: Mapping[str, Any]) -> EvalSection | None:
+def parse_eval(check: SectionReader, data: Mapping[str, Any]) -> EvalSection | None:
     """The validated ``eval:`` section; ``None`` when the run has no dataset either."""
     if data.get("dataset") is None and data.get("eval") is None:
         return None
@@ -51,31 +50,22 @@ def parse_eval(check: _Checker, data: Mapping[str, Any]) -> EvalSection | None:
     check.keys(raw, "eval", EVAL_KEYS)
     defaults = EvalSection()
     max_ratio = raw.get("max_ppl_ratio", defaults.max_ppl_ratio)
-    if max_ratio is not None and (
-        isinstance(max_ratio, bool) or not isinstance(max_ratio, (int, float)) or max_ratio <= 0
-    ):
-        raise check.fail("eval.max_ppl_ratio", f"must be a number > 0 or null, got {max_ratio!r}")
-    gate_on = raw.get("gate_on", defaults.gate_on)
-    if gate_on not in GATE_ON:
-        raise check.fail("eval.gate_on", f"must be one of {', '.join(GATE_ON)}, got {gate_on!r}")
-    confidence = raw.get("confidence", defaults.confidence)
-    if (
-        isinstance(confidence, bool)
-        or not isinstance(confidence, (int, float))
-        or not 0.5 <= confidence < 1
-    ):
-        raise check.fail("eval.confidence", f"must be a number in [0.5, 1), got {confidence!r}")
+    if max_ratio is not None:
+        max_ratio = positive("eval.max_ppl_ratio", max_ratio)
+    gate_on = check.value(raw, "eval", "gate_on", GateOn, defaults.gate_on)
+    confidence = check.value(raw, "eval", "confidence", float, defaults.confidence)
+    in_range("eval.confidence", confidence, 0.5, 1.0, open_high=True)
     return EvalSection(
-        enabled=check.boolean(raw, "eval", "enabled", defaults.enabled),
+        enabled=check.value(raw, "eval", "enabled", bool, defaults.enabled),
         metric=check.string(raw, "eval", "metric", defaults.metric),
-        batch_size=int_key(check, raw, "eval", "batch_size", defaults.batch_size, 1) or 1,
-        max_ppl_ratio=None if max_ratio is None else float(max_ratio),
+        batch_size=int_key(raw, "eval", "batch_size", defaults.batch_size, 1) or 1,
+        max_ppl_ratio=max_ratio,
         gate_on=gate_on,
-        confidence=float(confidence),
-        early_stop=check.boolean(raw, "eval", "early_stop", defaults.early_stop),
-        baseline_cache=check.boolean(raw, "eval", "baseline_cache", defaults.baseline_cache),
+        confidence=confidence,
+        early_stop=check.value(raw, "eval", "early_stop", bool, defaults.early_stop),
+        baseline_cache=check.value(raw, "eval", "baseline_cache", bool, defaults.baseline_cache),
         bootstrap_resamples=int_key(
-            check, raw, "eval", "bootstrap_resamples", defaults.bootstrap_resamples, 100
+            raw, "eval", "bootstrap_resamples", defaults.bootstrap_resamples, 100
         )
         or 100,
     )

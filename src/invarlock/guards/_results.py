@@ -1,7 +1,8 @@
-"""Building guard results: threshold judgement and the result mapping."""
+"""Building guard results: threshold judgement, the result mapping, the ``policy`` check."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 #: How many offending tensors or layers a result lists in its metrics.
@@ -45,3 +46,12 @@ def name_list(names: list[str], cap: int = MESSAGE_CAP) -> str:
 def not_prepared(guard: str) -> RuntimeError:
     """The error for ``validate`` called before ``prepare``."""
     return RuntimeError(f"{guard} guard: validate() called before prepare()")
+
+
+def check_policy(guard: str, policy: Any) -> Mapping[str, Any]:
+    """The guard's YAML block handed to ``prepare``: a mapping or ``None``."""
+    if policy is None:
+        return {}
+    if not isinstance(policy, Mapping):
+        raise TypeError(f"{guard} guard: policy must be a mapping or None, got {policy!r}")
+    return policy

@@ -7,9 +7,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from invarlock.core.api import Guard
+from invarlock.core.options import coerce
 from invarlock.core.structure import storage_key, tied_groups
-from invarlock.guards._options import check_bool, check_policy
-from invarlock.guards._results import MESSAGE_CAP, METRICS_CAP, name_list, not_prepared, result
+from invarlock.guards._results import (
+    MESSAGE_CAP,
+    METRICS_CAP,
+    check_policy,
+    name_list,
+    not_prepared,
+    result,
+)
 from invarlock.guards._ties import declared_tie_notes, declared_ties
 from invarlock.guards.finite import checkable_count, nonfinite_tensors
 
@@ -47,9 +54,10 @@ class InvariantsGuard(Guard):
     def __init__(
         self, check_buffers: bool = True, check_finite: bool = True, check_structure: bool = True
     ) -> None:
-        self.check_buffers = check_bool(self.name, "check_buffers", check_buffers)
-        self.check_finite = check_bool(self.name, "check_finite", check_finite)
-        self.check_structure = check_bool(self.name, "check_structure", check_structure)
+        key = f"guards.{self.name}"
+        self.check_buffers = coerce(check_buffers, bool, f"{key}.check_buffers")
+        self.check_finite = coerce(check_finite, bool, f"{key}.check_finite")
+        self.check_structure = coerce(check_structure, bool, f"{key}.check_structure")
         self._baseline: _Snapshot | None = None
 
     def prepare(self, model: Any, adapter: Any, calib: Any, policy: Any) -> dict[str, Any]:

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
-from invarlock.core.api import Guard
-from invarlock.guards._options import (
-    check_choice,
-    check_int,
-    check_patterns,
-    check_policy,
-    check_positive,
-)
-from invarlock.guards._results import METRICS_CAP, judge, name_list, not_prepared, result
+from invarlock.core.options import at_least, coerce, positive
+from invarlock.guards._results import METRICS_CAP, judge
+from invarlock.guards.drift import DriftGuard, Verdict, skipped_note
 from invarlock.guards.families import FAMILIES, weight_family
-from invarlock.guards.scope import ScopedWeight, edit_coverage, edited_layers, resolve_scope
-from invarlock.guards.tiers import DEFAULT_TIER, family_bands, tier_settings
+from invarlock.guards.scope import Scope, ScopedWeight
+from invarlock.guards.tiers import DEFAULT_TIER, Tier, family_bands
 
-METHODS = ("inertia", "lowrank", "svd")
+Method = Literal["inertia", "lowrank", "svd"]
+METHODS: tuple[str, ...] = get_args(Method)
 
 
 @dataclass
@@ -32,7 +27,7 @@ class _Baseline:
     rank: int
 
 
-class RMTGuard(Guard):
+class RMTGuard(DriftGuard):
     """Abort when an edit changes how many singular values stand out of the random bulk.
 
     A trained weight's singular values above the Marchenko–Pastur bulk edge
@@ -50,8 +45,6 @@ class RMTGuard(Guard):
     Linear/Conv1D weights inside the transformer blocks.
 
     Args:
-        tier: Band set (``conservative``, ``balanced``, ``aggressive``); set from
-            ``guards.tier`` unless this block names its own.
         epsilon: Per-family bands, a mapping family → (warn, abort), on the changed fraction of
             outliers, replacing the tier's for the families given.
         margin: Relative margin above the bulk edge (None: the tier's).
@@ -59,35 +52,32 @@ class RMTGuard(Guard):
             ``svd`` (full spectrum).
         rank: Singular values ``lowrank`` computes first (doubled when all are outliers).
         niter: Subspace iterations of ``lowrank``.
-        include: fnmatch patterns on parameter names replacing the default scope.
-        exclude: fnmatch patterns on parameter names removed from the scope.
     """
 
     name: ClassVar[str] = "rmt"
-    requires: ClassVar[tuple[str, ...]] = ("torch",)
 
     def __init__(
         self,
-        tier: str = DEFAULT_TIER,
+        tier: Tier = DEFAULT_TIER,
         epsilon: dict[str, list[float]] | None = None,
         margin: float | None = None,
-        method: str = "inertia",
+        method: Method = "inertia",
         rank: int = 16,
         niter: int = 2,
         include: list[str] | None = None,
         exclude: list[str] | None = None,
     ) -> None:
-        settings = tier_settings(self.name, tier)
-        self.tier = tier
+        super().__init__(tier, include, exclude)
+        settings = self.settings
         self.epsilon = family_bands(self.name, "epsilon", epsilon, settings["epsilon"])
-        self.margin = settings["margin"] if margin is None else margin
-        self.margin = check_positive(self.name, "margin", self.margin, allow_zero=True)
-        self.method = check_choice(self.name, "method", method, METHODS)
-        self.rank = check_int(self.name, "rank", rank, minimum=1)
-        self.niter = check_int(self.name, "niter", niter, minimum=0)
-        self.include = check_patterns(self.name, "include", include)
-        self.exclude = check_patterns(self.name, "exclude", exclude)
-        self._baselines: list[_Baseline] | None = None
+        self.margin = positive(
+            self.option("margin"), settings["margin"] if margin is None else margin, allow_zero=True
+        )
+        self.method = coerce(method, Method, self.option("method"))
+        key = self.option("rank")
+        self.rank = at_least(key, coerce(rank, int, key), 1)
+        key = self.option("niter")
+        self.niter = at_least(key, coerce(niter, int, key), 0)
 
     def _count(self, tensor: Any, rank: int) -> Any:
         import torch
@@ -102,13 +92,8 @@ class RMTGuard(Guard):
             return count_lowrank(tensor, self.margin, rank=rank, niter=self.niter)
         return count_inertia(tensor, self.margin)
 
-    def prepare(self, model: Any, adapter: Any, calib: Any, policy: Any) -> dict[str, Any]:
+    def baseline(self, model: Any, scope: Scope, calib: Any) -> dict[str, Any]:
         """Count the outliers of every in-scope weight."""
-        check_policy(self.name, policy)
-        self._baselines = None
-        scope = resolve_scope(model, self.include, self.exclude)
-        if scope.problems:
-            return {"ready": False, "message": f"rmt guard: {'; '.join(scope.problems)}"}
         baselines, skipped, exact = [], [], 0
         for weight in scope.weights:
             tensor = model.get_parameter(weight.name)
@@ -129,59 +114,46 @@ class RMTGuard(Guard):
                 )
             )
         self._baselines = baselines
-        warnings = list(scope.notes)
-        if skipped:
-            warnings.append(f"skipped zero or non-finite weights: {name_list(skipped)}")
         return {
-            "ready": True,
             "checked": len(baselines),
-            "container": scope.container,
             "method": self.method,
             "exact_counts": exact,
             "outliers": {f: sum(b.count for b in baselines if b.family == f) for f in FAMILIES},
             "skipped": skipped[:METRICS_CAP],
-            "warnings": warnings,
+            "warnings": skipped_note(skipped),
         }
 
-    def validate(self, model: Any, adapter: Any, context: Mapping[str, Any]) -> dict[str, Any]:
-        """Count again and judge each family's changed fraction of outliers."""
-        if self._baselines is None:
-            raise not_prepared(self.name)
-        edited = edited_layers(context)
-        layers, broken, exact = [], [], 0
-        for base in self._baselines:
-            problem, counted = self._recount(model, base)
-            if problem is not None:
-                broken.append(problem)
-                continue
-            exact += counted.exact
-            layers.append(
-                {
-                    "name": base.weight.name,
-                    "family": base.family,
-                    "before": base.count,
-                    "after": counted.count,
-                    "edge_before": base.edge,
-                    "edge_after": counted.edge,
-                    "bound": counted.bound,
-                    "exact": counted.exact,
-                }
-            )
+    def compare(self, tensor: Any, base: _Baseline) -> tuple[str | None, Any]:
+        """Count one weight's outliers again."""
+        counted = self._count(tensor, max(base.rank, base.count + 8))
+        if counted is None:
+            return f"weight {base.weight.name!r} holds non-finite values", None
+        row = {
+            "name": base.weight.name,
+            "family": base.family,
+            "before": base.count,
+            "after": counted.count,
+            "edge_before": base.edge,
+            "edge_after": counted.edge,
+            "bound": counted.bound,
+            "exact": counted.exact,
+        }
+        return None, row
+
+    def judge(self, model: Any, rows: list[dict[str, Any]]) -> Verdict:
+        """Judge each family's changed fraction of outliers."""
+        assert self._baselines is not None
+        layers = rows
         families = _family_rows(layers, self.epsilon)
         layers.sort(key=lambda row: abs(row["after"] - row["before"]), reverse=True)
         metrics: dict[str, Any] = {
             "checked": len(self._baselines),
             "method": self.method,
-            "exact_counts": exact,
+            "exact_counts": sum(row["exact"] for row in layers),
             "families": families,
             "max_changed_fraction": max((f["changed_fraction"] for f in families), default=0.0),
             "layers": layers[:METRICS_CAP],
-            **edit_coverage([b.weight for b in self._baselines], edited),
         }
-        if broken:
-            metrics["broken"] = broken[:METRICS_CAP]
-            more = f" (and {len(broken) - 1} more weights)" if len(broken) > 1 else ""
-            return result("abort", f"{broken[0]}{more}", metrics)
         actions = [f["action"] for f in families]
         action = "abort" if "abort" in actions else "warn" if "warn" in actions else "continue"
         if action == "continue":
@@ -190,7 +162,7 @@ class RMTGuard(Guard):
                 f"outliers beyond the bulk edge of {len(layers)} weights within their bands "
                 f"({total} before, worst family changed {metrics['max_changed_fraction']:.1%})"
             )
-            return result(action, message, metrics)
+            return action, message, metrics, []
         flagged = [f for f in families if f["action"] == action]
         worst = max(flagged, key=lambda f: f["changed_fraction"] / f["limit"])
         top = next(row for row in layers if row["family"] == worst["family"])
@@ -199,20 +171,7 @@ class RMTGuard(Guard):
             f"bulk edge changed ({worst['before']} → {worst['after']}; limit "
             f"{worst['limit']:.1%}); most in {top['name']!r} ({top['before']} → {top['after']})"
         )
-        return result(action, message, metrics)
-
-    def _recount(self, model: Any, base: _Baseline) -> tuple[str | None, Any]:
-        name = base.weight.name
-        try:
-            tensor = model.get_parameter(name)
-        except AttributeError:
-            return f"weight {name!r} no longer exists", None
-        if tuple(tensor.shape) != base.shape:
-            return f"weight {name!r} changed shape {base.shape} → {tuple(tensor.shape)}", None
-        counted = self._count(tensor, max(base.rank, base.count + 8))
-        if counted is None:
-            return f"weight {name!r} holds non-finite values", None
-        return None, counted
+        return action, message, metrics, []
 
 
 def _family_rows(layers: list[dict[str, Any]], bands: Mapping[str, Any]) -> list[dict[str, Any]]:

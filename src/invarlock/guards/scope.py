@@ -1,10 +1,10 @@
 """Which 2-D weights a weight guard checks, and which of them the edit touched.
 
-The default scope is every ``nn.Linear`` / transformers ``Conv1D`` weight inside the
-model's block container, found generically as the ``nn.ModuleList`` holding the most
-parameters. ``include`` patterns replace that default (matching candidate weights anywhere
-in the model, embedding tables included); ``exclude`` patterns then drop weights. Patterns
-are fnmatch patterns on parameter names (``*`` also matches dots).
+The scope follows :mod:`invarlock.core.selection` (one pattern language and tie rule with
+the edit): by default every ``nn.Linear`` / transformers ``Conv1D`` weight inside the
+block container; ``include`` patterns replace that default (reaching Linear, Conv1D and
+``nn.Embedding`` weights anywhere in the model); ``exclude`` patterns then drop weights.
+A pattern matches a module name or its weight's parameter name.
 
 torch is imported inside the functions: this module is imported by plugin listings.
 """
@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import Any
 
+from invarlock.core import selection
 from invarlock.core.edit import EditSummary
-from invarlock.core.structure import block_container, output_axis
 from invarlock.guards._results import METRICS_CAP
+
+#: The kinds of weight a guard checks.
+_CHECKED = (*selection.LINEAR_KINDS, "Embedding")
 
 
 @dataclass(frozen=True)
@@ -46,61 +48,35 @@ class Scope:
     notes: list[str] = field(default_factory=list)
 
 
-def candidate_weights(model: Any) -> list[ScopedWeight]:
-    """Every Linear / Conv1D weight in the model, then every ``nn.Embedding`` table not tied
-    to one of them (rows are its channels), each tensor once."""
-    from torch import nn
-
-    seen: set[int] = set()
-    found: list[ScopedWeight] = []
-    embeddings = []
-    for module_name, module in model.named_modules():
-        axis = output_axis(module)
-        if axis is None and isinstance(module, nn.Embedding):
-            embeddings.append((module_name, module))
-        if axis is None or id(module.weight) in seen:
-            continue
-        seen.add(id(module.weight))
-        name = f"{module_name}.weight" if module_name else "weight"
-        found.append(ScopedWeight(name=name, module_name=module_name, out_axis=axis))
-    for module_name, module in embeddings:
-        if id(module.weight) not in seen:
-            seen.add(id(module.weight))
-            name = f"{module_name}.weight"
-            found.append(ScopedWeight(name, module_name, out_axis=0, embedding=True))
-    return found
-
-
-def _matches(name: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatchcase(name, pattern) for pattern in patterns)
+def _scoped(candidate: selection.Candidate) -> ScopedWeight:
+    assert candidate.out_axis is not None
+    embedding = candidate.kind == "Embedding"
+    return ScopedWeight(candidate.param, candidate.module, candidate.out_axis, embedding)
 
 
 def resolve_scope(model: Any, include: tuple[str, ...], exclude: tuple[str, ...]) -> Scope:
     """Resolve the in-scope weights of ``model`` for the given patterns."""
-    candidates = candidate_weights(model)
-    container = block_container(model)
-    scope = Scope(weights=[], container=container)
+    found = selection.select(model, include or None, exclude)
+    scope = Scope(weights=[], container=found.container)
     if include:
-        for pattern in include:
-            if not any(fnmatchcase(w.name, pattern) for w in candidates):
-                scope.problems.append(
-                    f"include pattern {pattern!r} matches no Linear/Conv1D/Embedding weight"
-                )
-        selected = [w for w in candidates if _matches(w.name, include)]
-    elif container is None:
+        checkable = [c for c in selection.candidates(model) if c.kind in _CHECKED]
+        names = [n for c in checkable for n in (c.module, c.param)]
+        for pattern in selection.unmatched(include, names):
+            scope.problems.append(
+                f"include pattern {pattern!r} matches no Linear/Conv1D/Embedding weight"
+            )
+    elif found.container is None:
         scope.notes.append("model has no nn.ModuleList; checking every Linear/Conv1D weight")
-        selected = [w for w in candidates if not w.embedding]
-    else:
-        prefix = f"{container}." if container else ""
-        selected = [w for w in candidates if w.name.startswith(prefix) and not w.embedding]
-    for pattern in exclude:
-        if not any(fnmatchcase(w.name, pattern) for w in selected):
-            scope.notes.append(f"exclude pattern {pattern!r} matches no in-scope weight")
-    scope.weights = [w for w in selected if not _matches(w.name, exclude)]
+    reached = [c for c in found.reached if c.kind in _CHECKED]
+    names = [n for c in reached for n in (c.module, c.param)]
+    for pattern in selection.unmatched(exclude, names):
+        scope.notes.append(f"exclude pattern {pattern!r} matches no in-scope weight")
+    kept, _ = selection.unique([c for c in found.kept if c.kind in _CHECKED])
+    scope.weights = [_scoped(c) for c in kept]
     if not scope.weights and not scope.problems:
         scope.problems.append(
             f"no Linear/Conv1D weight in scope (include={list(include)}, "
-            f"exclude={list(exclude)}, block container={container!r})"
+            f"exclude={list(exclude)}, block container={found.container!r})"
         )
     return scope
 

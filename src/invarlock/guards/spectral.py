@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from invarlock.core.api import Guard
-from invarlock.guards._options import check_int, check_patterns, check_policy, check_positive
-from invarlock.guards._results import METRICS_CAP, judge, name_list, not_prepared, result
+from invarlock.core.options import at_least, coerce, in_range, positive
+from invarlock.guards._results import METRICS_CAP, judge, name_list, not_prepared
+from invarlock.guards.drift import DriftGuard, Verdict, skipped_note
 from invarlock.guards.families import weight_family
-from invarlock.guards.scope import ScopedWeight, edit_coverage, edited_layers, resolve_scope
-from invarlock.guards.tiers import DEFAULT_TIER, band, family_bands, tier_settings
+from invarlock.guards.scope import Scope, ScopedWeight
+from invarlock.guards.tiers import DEFAULT_TIER, Tier, band, family_bands
 
 
 @dataclass
@@ -25,7 +25,7 @@ class _Baseline:
     vector: Any  # torch.Tensor: the converged right singular vector
 
 
-class SpectralGuard(Guard):
+class SpectralGuard(DriftGuard):
     """Abort when an edit moves a weight's spectral norm (top singular value) too far.
 
     prepare() computes σ of every in-scope weight by Lanczos-accelerated power iteration
@@ -39,8 +39,6 @@ class SpectralGuard(Guard):
     Linear/Conv1D weights inside the transformer blocks (the largest ``nn.ModuleList``).
 
     Args:
-        tier: Band set (``conservative``, ``balanced``, ``aggressive``); set from
-            ``guards.tier`` unless this block names its own.
         max_rel_change: Abort when any weight's |σ'−σ|/σ exceeds this (every family;
             None: the tier's per-family bands).
         warn_rel_change: Warn when any weight's |σ'−σ|/σ exceeds this (≤ max_rel_change).
@@ -49,16 +47,13 @@ class SpectralGuard(Guard):
         z_max: Warn when a layer's change is this many robust z-scores from its family's.
         iterations: Maximum Lanczos steps per weight (each one product with W and Wᵀ).
         tol: Stop when the Ritz residual is at most tol·σ (σ's error is at most that).
-        include: fnmatch patterns on parameter names replacing the default scope.
-        exclude: fnmatch patterns on parameter names removed from the scope.
     """
 
     name: ClassVar[str] = "spectral"
-    requires: ClassVar[tuple[str, ...]] = ("torch",)
 
     def __init__(
         self,
-        tier: str = DEFAULT_TIER,
+        tier: Tier = DEFAULT_TIER,
         max_rel_change: float | None = None,
         warn_rel_change: float | None = None,
         bands: dict[str, list[float]] | None = None,
@@ -68,8 +63,8 @@ class SpectralGuard(Guard):
         include: list[str] | None = None,
         exclude: list[str] | None = None,
     ) -> None:
-        settings = tier_settings(self.name, tier)
-        self.tier = tier
+        super().__init__(tier, include, exclude)
+        settings = self.settings
         uniform = None
         if max_rel_change is not None or warn_rel_change is not None:
             reference = settings["bands"]["mlp"]
@@ -80,16 +75,11 @@ class SpectralGuard(Guard):
                 reference,
             )
         self.bands = family_bands(self.name, "bands", bands, settings["bands"], uniform)
-        self.z_max = check_positive(
-            self.name, "z_max", settings["z_max"] if z_max is None else z_max
-        )
-        self.iterations = check_int(self.name, "iterations", iterations, minimum=1)
-        self.tol = check_positive(self.name, "tol", tol)
-        if self.tol >= 1:
-            raise ValueError(f"spectral guard: option 'tol' must be < 1, got {tol!r}")
-        self.include = check_patterns(self.name, "include", include)
-        self.exclude = check_patterns(self.name, "exclude", exclude)
-        self._baselines: list[_Baseline] | None = None
+        self.z_max = positive(self.option("z_max"), settings["z_max"] if z_max is None else z_max)
+        key = self.option("iterations")
+        self.iterations = at_least(key, coerce(iterations, int, key), 1)
+        key = self.option("tol")
+        self.tol = in_range(key, positive(key, tol), 0.0, 1.0, open_low=True, open_high=True)
 
     @property
     def warn_rel_change(self) -> float:
@@ -108,15 +98,10 @@ class SpectralGuard(Guard):
             raise not_prepared(self.name)
         return {b.weight.name: b.sigma for b in self._baselines}
 
-    def prepare(self, model: Any, adapter: Any, calib: Any, policy: Any) -> dict[str, Any]:
+    def baseline(self, model: Any, scope: Scope, calib: Any) -> dict[str, Any]:
         """Compute σ (with its error bound) and its right singular vector per weight."""
         from invarlock.guards.linalg import random_start, top_singular
 
-        check_policy(self.name, policy)
-        self._baselines = None
-        scope = resolve_scope(model, self.include, self.exclude)
-        if scope.problems:
-            return {"ready": False, "message": f"spectral guard: {'; '.join(scope.problems)}"}
         baselines, skipped, exact, steps = [], [], [], 0
         for weight in scope.weights:
             tensor = model.get_parameter(weight.name)
@@ -137,34 +122,19 @@ class SpectralGuard(Guard):
                 _Baseline(weight, family, tuple(tensor.shape), sigma, bound, top.vector)
             )
         self._baselines = baselines
-        warnings = list(scope.notes)
-        if skipped:
-            warnings.append(f"skipped zero or non-finite weights: {name_list(skipped)}")
         return {
-            "ready": True,
             "checked": len(baselines),
-            "container": scope.container,
             "steps": steps,
             "exact": len(exact),
             "skipped": skipped[:METRICS_CAP],
-            "warnings": warnings,
+            "warnings": skipped_note(skipped),
         }
 
-    def validate(self, model: Any, adapter: Any, context: Mapping[str, Any]) -> dict[str, Any]:
-        """Recompute σ' per weight (warm start, exact where the bound is too wide) and judge
-        each weight's change against its family's band and its family's z-scores."""
-        if self._baselines is None:
-            raise not_prepared(self.name)
-        edited = edited_layers(context)
-        rows, broken, steps, exact = [], [], 0, 0
-        for base in self._baselines:
-            problem, row, taken = self._recompute(model, base)
-            steps += taken
-            if problem is not None:
-                broken.append(problem)
-                continue
-            exact += row["exact"]
-            rows.append(row)
+    def judge(self, model: Any, rows: list[dict[str, Any]]) -> Verdict:
+        """Judge each weight's change against its family's band and its family's z-scores."""
+        assert self._baselines is not None
+        steps = sum(row.pop("steps") for row in rows)
+        exact = sum(row["exact"] for row in rows)
         _add_z_scores(rows, self.bands)
         for row in rows:
             warn, abort = self.bands[row["family"]]
@@ -181,19 +151,14 @@ class SpectralGuard(Guard):
             "layers": [_layer(row) for row in rows[:METRICS_CAP]],
             "steps": steps,
             "exact_fallbacks": exact,
-            **edit_coverage([b.weight for b in self._baselines], edited),
         }
-        if broken:
-            metrics["broken"] = broken[:METRICS_CAP]
-            more = f" (and {len(broken) - 1} more weights)" if len(broken) > 1 else ""
-            return result("abort", f"{broken[0]}{more}", metrics)
         action = rows[0]["action"] if rows else "continue"
         if action == "continue":
             message = (
                 f"spectral norms of {len(rows)} weights within {metrics['max_rel_change']:.2%} "
                 f"of baseline (max z {metrics['max_z']:.1f})"
             )
-            return result(action, message, metrics)
+            return action, message, metrics, []
         over = [row["name"] for row in rows if row["action"] == action]
         top = rows[0]
         warn, abort = self.bands[top["family"]]
@@ -207,22 +172,17 @@ class SpectralGuard(Guard):
             f"({top['sigma_before']:.4g} → {top['sigma_after']:.4g}; {why}); "
             f"{len(over)} weights over the limit: {name_list(over)}"
         )
-        return result(action, message, metrics)
+        return action, message, metrics, []
 
-    def _recompute(self, model: Any, base: _Baseline) -> tuple[str | None, dict[str, Any], int]:
-        """The change row of one weight, or a description of why it cannot be compared."""
+    def compare(self, tensor: Any, base: _Baseline) -> tuple[str | None, Any]:
+        """σ' of one weight (warm start from the baseline's vector; exact where the error
+        bound straddles a band edge) and its relative change."""
         from invarlock.guards.linalg import top_singular
 
         name = base.weight.name
-        try:
-            tensor = model.get_parameter(name)
-        except AttributeError:
-            return f"weight {name!r} no longer exists", {}, 0
-        if tuple(tensor.shape) != base.shape:
-            return f"weight {name!r} changed shape {base.shape} → {tuple(tensor.shape)}", {}, 0
         top = top_singular(tensor, base.vector, self.iterations, self.tol)
         if not math.isfinite(top.sigma):
-            return f"weight {name!r} holds non-finite values", {}, top.steps
+            return f"weight {name!r} holds non-finite values", None
         sigma = top.sigma
         change = abs(sigma - base.sigma) / base.sigma
         error = (base.bound + top.bound) / base.sigma
@@ -240,8 +200,9 @@ class SpectralGuard(Guard):
             "rel_change": change,
             "error_bound": error,
             "exact": exact,
+            "steps": top.steps,
         }
-        return None, row, top.steps
+        return None, row
 
 
 _SEVERITY = {"continue": 0, "warn": 1, "abort": 2}

@@ -9,12 +9,15 @@ docs/guards.md explains how. A band is a ``(warn, abort)`` pair.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
-from invarlock.guards._options import check_choice, check_thresholds
+from invarlock.core.options import OptionError, coerce
+from invarlock.core.options import band as checked_band
 from invarlock.guards.families import FAMILIES
 
-TIERS = ("conservative", "balanced", "aggressive")
+#: The tier names, as a type (a guard's ``tier`` option is declared with it).
+Tier = Literal["conservative", "balanced", "aggressive"]
+TIERS: tuple[str, ...] = get_args(Tier)
 DEFAULT_TIER = "balanced"
 
 Band = tuple[float, float]
@@ -78,7 +81,7 @@ TIER_BANDS: dict[str, dict[str, dict[str, Any]]] = {
 
 def tier_settings(guard: str, tier: Any) -> dict[str, Any]:
     """The band set of ``guard`` at ``tier`` (validated), as a fresh dict."""
-    name = check_choice(guard, "tier", tier, TIERS)
+    name = coerce(tier, Tier, f"guards.{guard}.tier")
     return dict(TIER_BANDS[guard][name])
 
 
@@ -86,7 +89,7 @@ def band(guard: str, options: tuple[str, str], given: tuple[Any, Any], default: 
     """A checked ``(warn, abort)`` band: the options given win, the tier fills the rest."""
     warn = default[0] if given[0] is None else given[0]
     abort = default[1] if given[1] is None else given[1]
-    return check_thresholds(guard, options[0], warn, options[1], abort)
+    return checked_band(f"guards.{guard}.{options[0]}", f"guards.{guard}.{options[1]}", warn, abort)
 
 
 def family_bands(
@@ -99,19 +102,13 @@ def family_bands(
     """Per-family bands: the tier's, replaced by ``uniform`` (one band for every family) and
     then by ``value`` (a mapping ``family: [warn, abort]``) where given."""
     bands = {family: uniform or defaults[family] for family in FAMILIES}
+    key = f"guards.{guard}.{option}"
     if value is None:
         return bands
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{guard} guard: option {option!r} must map families to [warn, abort]")
-    for family, pair in value.items():
+    for family, pair in coerce(value, dict[str, tuple[Any, Any]], key).items():
         if family not in FAMILIES:
-            raise ValueError(
-                f"{guard} guard: option {option!r} has unknown family {family!r}; "
-                f"families: {', '.join(FAMILIES)}"
+            raise OptionError(
+                f"unknown family {family!r}; families: {', '.join(FAMILIES)}", key_path=key
             )
-        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise TypeError(f"{guard} guard: option '{option}.{family}' must be [warn, abort]")
-        bands[family] = check_thresholds(
-            guard, f"{option}.{family}[0]", pair[0], f"{option}.{family}[1]", pair[1]
-        )
+        bands[family] = checked_band(f"{key}.{family}[0]", f"{key}.{family}[1]", *pair)
     return bands

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
-from invarlock.core.api import Guard
-from invarlock.guards._options import (
-    check_choice,
-    check_int,
-    check_patterns,
-    check_policy,
-    check_positive,
-)
-from invarlock.guards._results import (
-    MESSAGE_CAP,
-    METRICS_CAP,
-    judge,
-    name_list,
-    not_prepared,
-    result,
-)
-from invarlock.guards.scope import ScopedWeight, edit_coverage, edited_layers, resolve_scope
-from invarlock.guards.tiers import DEFAULT_TIER, band, tier_settings
+from invarlock.core.options import at_least, coerce, in_range, positive
+from invarlock.guards._results import MESSAGE_CAP, METRICS_CAP, judge, name_list
+from invarlock.guards.drift import DriftGuard, Verdict
+from invarlock.guards.scope import Scope, ScopedWeight
+from invarlock.guards.tiers import DEFAULT_TIER, Tier, band
 
 #: Where the variance is measured: weights, block activations on ``calib`` windows, or both.
-SOURCES = ("weights", "activations", "both")
+Source = Literal["weights", "activations", "both"]
+SOURCES: tuple[str, ...] = get_args(Source)
 
 
 @dataclass
@@ -56,7 +43,7 @@ def channel_stats(tensor: Any, out_axis: int) -> tuple[Any, Any]:
     return std.float(), mean.squeeze(reduce).float()
 
 
-class VarianceGuard(Guard):
+class VarianceGuard(DriftGuard):
     """Abort when an edit changes the spread of weights' channels or of block activations.
 
     Weights: per in-scope weight, the ratio std'/std of every output channel (after/before
@@ -71,8 +58,6 @@ class VarianceGuard(Guard):
     inside the transformer blocks (the largest ``nn.ModuleList``).
 
     Args:
-        tier: Band set (``conservative``, ``balanced``, ``aggressive``); set from
-            ``guards.tier`` unless this block names its own.
         max_ratio_change: Abort when any channel's |std'/std − 1| exceeds this.
         warn_ratio_change: Warn when any channel's |std'/std − 1| exceeds this.
         max_mean_shift: Abort when any channel's |mean'−mean|/std exceeds this.
@@ -84,31 +69,28 @@ class VarianceGuard(Guard):
         windows: Calibration windows the activation pass uses (before and after).
         tokens: Tokens of each window the activation pass uses.
         confidence: Confidence of the paired interval over windows.
-        include: fnmatch patterns on parameter names replacing the default scope.
-        exclude: fnmatch patterns on parameter names removed from the scope.
     """
 
     name: ClassVar[str] = "variance"
-    requires: ClassVar[tuple[str, ...]] = ("torch",)
 
     def __init__(
         self,
-        tier: str = DEFAULT_TIER,
+        tier: Tier = DEFAULT_TIER,
         max_ratio_change: float | None = None,
         warn_ratio_change: float | None = None,
         max_mean_shift: float | None = None,
         warn_mean_shift: float | None = None,
         max_activation_change: float | None = None,
         warn_activation_change: float | None = None,
-        source: str = "both",
+        source: Source = "both",
         windows: int = 4,
         tokens: int = 64,
         confidence: float = 0.95,
         include: list[str] | None = None,
         exclude: list[str] | None = None,
     ) -> None:
-        settings = tier_settings(self.name, tier)
-        self.tier = tier
+        super().__init__(tier, include, exclude)
+        settings = self.settings
         self.warn_ratio_change, self.max_ratio_change = band(
             self.name,
             ("warn_ratio_change", "max_ratio_change"),
@@ -127,26 +109,28 @@ class VarianceGuard(Guard):
             (warn_activation_change, max_activation_change),
             settings["activations"],
         )
-        self.source = check_choice(self.name, "source", source, SOURCES)
-        self.windows = check_int(self.name, "windows", windows, minimum=1)
-        self.tokens = check_int(self.name, "tokens", tokens, minimum=2)
-        self.confidence = check_positive(self.name, "confidence", confidence)
-        if self.confidence >= 1:
-            raise ValueError(f"variance guard: option 'confidence' must be < 1, got {confidence!r}")
-        self.include = check_patterns(self.name, "include", include)
-        self.exclude = check_patterns(self.name, "exclude", exclude)
-        self._baselines: list[_Baseline] | None = None
+        self.source = coerce(source, Source, self.option("source"))
+        key = self.option("windows")
+        self.windows = at_least(key, coerce(windows, int, key), 1)
+        key = self.option("tokens")
+        self.tokens = at_least(key, coerce(tokens, int, key), 2)
+        key = self.option("confidence")
+        self.confidence = in_range(
+            key, positive(key, confidence), 0.0, 1.0, open_low=True, open_high=True
+        )
         self._activations: _ActivationBaseline | None = None
 
-    def prepare(self, model: Any, adapter: Any, calib: Any, policy: Any) -> dict[str, Any]:
-        """Capture per-channel weight statistics and, with ``calib``, block output variance."""
-        check_policy(self.name, policy)
+    @property
+    def prepared(self) -> bool:
+        return self._baselines is not None or self._activations is not None
+
+    def reset(self) -> None:
         self._baselines, self._activations = None, None
-        scope = resolve_scope(model, self.include, self.exclude)
-        if scope.problems:
-            return {"ready": False, "message": f"variance guard: {'; '.join(scope.problems)}"}
-        warnings = list(scope.notes)
-        info: dict[str, Any] = {"ready": True, "source": self.source}
+
+    def baseline(self, model: Any, scope: Scope, calib: Any) -> dict[str, Any]:
+        """Capture per-channel weight statistics and, with ``calib``, block output variance."""
+        warnings = []
+        info: dict[str, Any] = {"source": self.source}
         if self.source != "activations":
             baselines, constant_channels = [], 0
             for weight in scope.weights:
@@ -175,7 +159,7 @@ class VarianceGuard(Guard):
                     windows=len(self._activations.windows),
                     tokens=int(self._activations.windows[0].numel()),
                 )
-        return {**info, "container": scope.container, "warnings": warnings}
+        return {**info, "warnings": warnings}
 
     def _prepare_activations(self, model: Any, container: str | None, calib: Any) -> str | None:
         from invarlock.guards.activations import block_output_variance, calibration_windows
@@ -191,44 +175,31 @@ class VarianceGuard(Guard):
         self._activations = _ActivationBaseline(container, windows, variance)
         return None
 
-    def validate(self, model: Any, adapter: Any, context: Mapping[str, Any]) -> dict[str, Any]:
-        """Compare weight statistics and block activations with the baseline."""
-        if self._baselines is None and self._activations is None:
-            raise not_prepared(self.name)
-        edited = edited_layers(context)
+    def compare(self, tensor: Any, base: _Baseline) -> tuple[str | None, Any]:
+        """The per-channel drift row of one weight."""
+        return _compare(tensor, base)
+
+    def judge(self, model: Any, rows: list[dict[str, Any]]) -> Verdict:
+        """Judge weight statistics and block activations against their bands."""
         verdicts: list[tuple[str, str]] = []
         metrics: dict[str, Any] = {"source": self.source}
-        broken: list[str] = []
         if self._baselines is not None:
-            verdicts += self._judge_weights(model, metrics, broken)
-            metrics.update(edit_coverage([b.weight for b in self._baselines], edited))
+            verdicts += self._judge_weights(rows, metrics)
         if self._activations is not None:
             verdicts.append(self._judge_activations(model, metrics))
-        if broken:
-            metrics["broken"] = broken[:METRICS_CAP]
-            more = f" (and {len(broken) - 1} more weights)" if len(broken) > 1 else ""
-            return result("abort", f"{broken[0]}{more}", metrics)
         order = {"abort": 2, "warn": 1, "continue": 0}
         flagged = [v for v in verdicts if v[0] != "continue"]
         if not flagged:
-            parts = [message for _, message in verdicts]
-            return result("continue", "; ".join(parts), metrics)
+            return "continue", "; ".join(message for _, message in verdicts), metrics, []
         action = max(flagged, key=lambda v: order[v[0]])[0]
         message = "; ".join(message for act, message in flagged if act == action)
         warnings = [message for act, message in flagged if act != action]
-        return result(action, message, metrics, warnings)
+        return action, message, metrics, warnings
 
     def _judge_weights(
-        self, model: Any, metrics: dict[str, Any], broken: list[str]
+        self, rows: list[dict[str, Any]], metrics: dict[str, Any]
     ) -> list[tuple[str, str]]:
         assert self._baselines is not None
-        rows = []
-        for base in self._baselines:
-            problem, row = _compare(model, base)
-            if problem is not None:
-                broken.append(problem)
-            else:
-                rows.append(row)
         rows.sort(key=lambda row: row["worst_change"], reverse=True)
         worst = rows[0]["worst_change"] if rows else 0.0
         shifts = sorted(rows, key=lambda row: row["max_mean_shift"], reverse=True)
@@ -343,17 +314,11 @@ class _ActivationBaseline:
     variance: Any  # torch.Tensor [blocks, windows, channels], float64
 
 
-def _compare(model: Any, base: _Baseline) -> tuple[str | None, dict[str, Any]]:
+def _compare(tensor: Any, base: _Baseline) -> tuple[str | None, dict[str, Any]]:
     """Per-layer drift row for one weight, or a description of why it cannot be compared."""
     import torch
 
     name = base.weight.name
-    try:
-        tensor = model.get_parameter(name)
-    except AttributeError:
-        return f"weight {name!r} no longer exists", {}
-    if tuple(tensor.shape) != base.shape:
-        return f"weight {name!r} changed shape {base.shape} → {tuple(tensor.shape)}", {}
     std, mean = channel_stats(tensor, base.weight.out_axis)
     if not bool(torch.isfinite(std).all() and torch.isfinite(mean).all()):
         return f"weight {name!r} holds non-finite values", {}

@@ -7,18 +7,23 @@ from collections.abc import Sequence
 from typing import Any
 
 from invarlock import __version__
-from invarlock.core.introspect import constructor_parameters, parameters
+from invarlock.core.options import constructor_options, declared_options
 from invarlock.plugins.manager import PluginManager
 from invarlock.plugins.records import JSON_SCHEMA, KIND_ORDER, ComponentRecord, Kind
 
 
 def option_parameters(record: ComponentRecord) -> list[Any]:
-    """The options a user can set for a component (guard constructor, adapter load_model)."""
+    """The options a user can set for a component, as declared (guard constructor, adapter
+    ``load_model``, a built-in edit's option declaration)."""
+    if record.kind is Kind.EDIT:
+        from invarlock.edits.config import EDIT_OPTIONS
+
+        return list(EDIT_OPTIONS.get(record.name, []))
     if record.cls is None:
         return []
     if record.kind is Kind.ADAPTER:
-        return parameters(record.cls.load_model, skip=("model_id", "device"))
-    return constructor_parameters(record.cls)
+        return declared_options(record.cls.load_model, skip=("model_id", "device"))
+    return constructor_options(record.cls)
 
 
 def listing_document(

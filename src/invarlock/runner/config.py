@@ -13,19 +13,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import yaml
 
 from invarlock.core.errors import ConfigError
+from invarlock.core.options import OptionError, coerce
 from invarlock.data.settings import DatasetSection, parse_dataset
 from invarlock.evaluation.settings import EvalSection, parse_eval
-from invarlock.guards.tiers import DEFAULT_TIER, TIERS
+from invarlock.guards.tiers import DEFAULT_TIER, Tier
 from invarlock.runner.yaml_loader import decode_config, load_yaml
 
 #: The guards a config without ``guards.order`` runs, in this order.
 DEFAULT_GUARD_ORDER = ("invariants", "spectral", "rmt", "variance")
-SNAPSHOT_MODES = ("auto", "memory", "disk")
+SnapshotMode = Literal["auto", "memory", "disk"]
+SNAPSHOT_MODES: tuple[str, ...] = get_args(SnapshotMode)
 
 TOP_LEVEL_KEYS = ("model", "edit", "guards", "dataset", "eval", "output", "plugins")
 MODEL_KEYS = ("id", "adapter", "device")  # the rest are adapter options
@@ -96,21 +98,29 @@ class RunConfig:
     lines: dict[str, int] = field(default_factory=dict)
     overrides: dict[str, str] = field(default_factory=dict)  # key path -> its --set argument
 
-    def where(self, key_path: str) -> str:
-        """``file:line: key.path`` for messages (the nearest known parent key's line), or
-        ``--set 'ARG': key.path`` when the key (or a parent) was set on the command line."""
+    def location(self, key_path: str | None) -> str:
+        """Where ``key_path`` was written: ``file:line`` (the nearest known parent key's
+        line), ``--set 'ARG'`` when the key (or a parent) was set on the command line."""
         source = str(self.path) if self.path is not None else "<config>"
-        probe = key_path
+        probe = key_path or ""
         while probe:
             if probe in self.overrides:
-                return f"--set {self.overrides[probe]!r}: {key_path}"
+                return f"--set {self.overrides[probe]!r}"
             if probe in self.lines:
-                return f"{source}:{self.lines[probe]}: {key_path}"
+                return f"{source}:{self.lines[probe]}"
             probe = probe.rpartition(".")[0]
-        return f"{source}: {key_path}"
+        return source
+
+    def where(self, key_path: str) -> str:
+        """``file:line: key.path`` (or ``--set 'ARG': key.path``) for messages."""
+        return f"{self.location(key_path)}: {key_path}"
 
     def error(self, key_path: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.where(key_path)}: {problem}")
+        return ConfigError(problem, key_path=key_path, where=self.location(key_path))
+
+    def locate(self, error: ConfigError) -> ConfigError:
+        """``error`` (its key path kept) placed where its key path was written."""
+        return error.located(self.location(error.key_path))
 
 
 # --------------------------------------------------------------------------- loading
@@ -203,7 +213,10 @@ def _apply_override(
 # --------------------------------------------------------------------------- validation
 
 
-class _Checker:
+class SectionChecker:
+    """Reads the sections of a config: structure (mappings, unknown keys) here, values
+    coerced and checked by :mod:`invarlock.core.options`; every error is located."""
+
     def __init__(self, path: Path | None, lines: dict[str, int], overrides: dict[str, str]) -> None:
         self.probe = RunConfig(
             model=ModelSection(id=""),
@@ -235,33 +248,45 @@ class _Checker:
                     f"unknown key; expected one of: {', '.join(allowed)}",
                 )
 
+    def value(
+        self, section: Mapping[str, Any], prefix: str, key: str, kind: Any, default: Any
+    ) -> Any:
+        """``prefix.key`` (or ``default``) as the type ``kind``."""
+        return coerce(section.get(key, default), kind, f"{prefix}.{key}")
+
     def string(self, section: Mapping[str, Any], prefix: str, key: str, default: str | None) -> str:
         value = section.get(key, default)
         if not isinstance(value, str) or not value.strip():
             raise self.fail(f"{prefix}.{key}", f"must be a non-empty string, got {value!r}")
         return value
 
-    def boolean(self, section: Mapping[str, Any], prefix: str, key: str, default: bool) -> bool:
-        value = section.get(key, default)
-        if not isinstance(value, bool):
-            raise self.fail(f"{prefix}.{key}", f"must be true or false, got {value!r}")
-        return value
-
     def names(self, section: Mapping[str, Any], prefix: str, key: str) -> list[str]:
-        value = section.get(key, [])
+        value = self.value(section, prefix, key, list[str] | None, [])
         if value is None:
             return []
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(f"{prefix}.{key}", f"must be a list of names, got {value!r}")
+        for index, name in enumerate(value):
+            if not name:
+                raise self.fail(f"{prefix}.{key}[{index}]", "must be a non-empty name")
         return list(value)
 
 
 def _validate(
     data: dict[str, Any], path: Path | None, lines: dict[str, int], overrides: dict[str, str]
 ) -> RunConfig:
-    check = _Checker(path, lines, overrides)
+    check = SectionChecker(path, lines, overrides)
+    try:
+        return _sections(check, data, path, lines, overrides)
+    except OptionError as exc:
+        raise check.probe.locate(exc) from None
+
+
+def _sections(
+    check: SectionChecker,
+    data: dict[str, Any],
+    path: Path | None,
+    lines: dict[str, int],
+    overrides: dict[str, str],
+) -> RunConfig:
     check.keys(data, "", TOP_LEVEL_KEYS)
 
     model_raw = check.mapping(data, "model")
@@ -307,20 +332,18 @@ def _validate(
                 f"guards.{key}", f"a guard's block must be a mapping of options, got {value!r}"
             )
         blocks[str(key)] = value
-    allow_empty = check.boolean(guards_raw, "guards", "allow_empty", False)
+    allow_empty = check.value(guards_raw, "guards", "allow_empty", bool, False)
     if not order and not allow_empty:
         raise check.fail(
             "guards.order",
             "is empty: nothing would check the edit; list guards, or set "
             "guards.allow_empty: true to keep edits unchecked",
         )
-    tier = guards_raw.get("tier", DEFAULT_TIER)
-    if tier not in TIERS:
-        raise check.fail("guards.tier", f"must be one of {', '.join(TIERS)}, got {tier!r}")
+    tier = check.value(guards_raw, "guards", "tier", Tier, DEFAULT_TIER)
     guards = GuardsSection(
         order=order,
         blocks=blocks,
-        fail_fast=check.boolean(guards_raw, "guards", "fail_fast", False),
+        fail_fast=check.value(guards_raw, "guards", "fail_fast", bool, False),
         order_given=order_given,
         allow_empty=allow_empty,
         tier=tier,
@@ -328,11 +351,7 @@ def _validate(
 
     output_raw = check.mapping(data, "output")
     check.keys(output_raw, "output", OUTPUT_KEYS)
-    snapshot = output_raw.get("snapshot", "auto")
-    if snapshot not in SNAPSHOT_MODES:
-        raise check.fail(
-            "output.snapshot", f"must be one of {', '.join(SNAPSHOT_MODES)}, got {snapshot!r}"
-        )
+    snapshot = check.value(output_raw, "output", "snapshot", SnapshotMode, "auto")
     run_name = output_raw.get("run_name")
     if run_name is not None and (not isinstance(run_name, str) or "/" in run_name or not run_name):
         raise check.fail("output.run_name", f"must be a plain directory name, got {run_name!r}")
@@ -340,8 +359,8 @@ def _validate(
         dir=Path(check.string(output_raw, "output", "dir", "runs")),
         run_name=run_name,
         snapshot=snapshot,
-        export=check.boolean(output_raw, "output", "export", False),
-        html=check.boolean(output_raw, "output", "html", True),
+        export=check.value(output_raw, "output", "export", bool, False),
+        html=check.value(output_raw, "output", "html", bool, True),
     )
     output.formats = _export_formats(check, output_raw, output.export)
     output.export = bool(output.formats)
@@ -351,7 +370,7 @@ def _validate(
     plugins = PluginsSection(
         load=check.names(plugins_raw, "plugins", "load"),
         block=check.names(plugins_raw, "plugins", "block"),
-        local_files=check.boolean(plugins_raw, "plugins", "local_files", True),
+        local_files=check.value(plugins_raw, "plugins", "local_files", bool, True),
     )
 
     config = RunConfig(
@@ -370,7 +389,9 @@ def _validate(
     return config
 
 
-def _export_formats(check: _Checker, output_raw: Mapping[str, Any], export: bool) -> list[str]:
+def _export_formats(
+    check: SectionChecker, output_raw: Mapping[str, Any], export: bool
+) -> list[str]:
     """``output.format`` (a name or a list of names); without it ``export: true`` = native."""
     from invarlock.exporters import FORMATS
 

@@ -1,8 +1,10 @@
 """Resolve a config against the loaded plugins, before any model is touched.
 
-Everything that can be checked without loading the model is checked here: the adapter,
-the edit and its parameters, every guard in ``guards.order`` and its YAML block. The
-result is what ``invarlock run --dry-run`` prints and what the runner executes.
+Everything that can be checked without loading the model is checked here: the adapter and
+its options, the edit and its parameters, every guard in ``guards.order`` and its YAML block.
+Options are checked against their declaration (:mod:`invarlock.core.options`): the values
+the plan holds are coerced to the declared types. The result is what ``invarlock run
+--dry-run`` prints and what the runner executes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from invarlock.core.errors import ConfigError, InvarlockError
-from invarlock.core.introspect import accepts_any_keyword, constructor_parameters
+from invarlock.core.options import (
+    accepts_any_keyword,
+    check_block,
+    constructor_options,
+    declared_options,
+)
 from invarlock.plugins.manager import PluginManager
 from invarlock.plugins.records import Kind
 from invarlock.runner.config import RunConfig
@@ -77,6 +84,7 @@ def build_plan(config: RunConfig, manager: PluginManager) -> RunPlan:
         adapter = manager.resolve_adapter(config.model.adapter, config.model.id)
     except ConfigError as exc:
         raise config.error("model.adapter", str(exc)) from None
+    model_options = _model_options(config, manager, adapter)
 
     edit, edit_config = _resolve_edit(config)
     _check_export(config, edit, edit_config)
@@ -101,7 +109,7 @@ def build_plan(config: RunConfig, manager: PluginManager) -> RunPlan:
         adapter=config.model.adapter,
         adapter_resolved=adapter,
         device=config.model.device,
-        model_options=dict(config.model.options),
+        model_options=model_options,
         edit_name=config.edit.name,
         edit_params=dict(config.edit.params),
         edit=edit,
@@ -122,50 +130,62 @@ def _check_export(config: RunConfig, edit: Any, edit_config: Any) -> None:
         raise config.error("output.format", f"format {name!r} cannot hold this edit: {reason}")
 
 
+def _model_options(config: RunConfig, manager: PluginManager, adapter: str) -> dict[str, Any]:
+    """The ``model:`` options checked against the adapter's ``load_model`` declaration
+    (keys it does not declare pass through when it takes ``**kwargs``)."""
+    record = manager.require(Kind.ADAPTER, adapter)
+    if record.cls is None:
+        return dict(config.model.options)
+    load = record.cls.load_model
+    declared = declared_options(load, skip=("model_id", "device"))
+    try:
+        return check_block(
+            config.model.options,
+            declared,
+            "model",
+            unknown=f"unknown option for adapter {adapter!r}; it accepts: {{typed}}",
+            open_keys=accepts_any_keyword(load),
+        )
+    except ConfigError as exc:
+        raise config.locate(exc) from None
+
+
 def _resolve_edit(config: RunConfig) -> tuple[Any, Any]:
     from invarlock.edits import EditConfigError, get_edit
 
     try:
         edit = get_edit(config.edit.name)
-    except EditConfigError as exc:
-        raise config.error("edit.name", str(exc)) from None
-    try:
         return edit, edit.parse(config.edit.params)
     except EditConfigError as exc:
-        message = str(exc)
-        key_path = message.split(":", 1)[0].strip() if message.startswith("edit.") else "edit"
-        raise ConfigError(f"{config.where(key_path).rsplit(': ', 1)[0]}: {message}") from None
+        if exc.key_path is None:
+            raise config.error("edit", exc.problem) from None
+        raise config.locate(exc) from None
 
 
 def _resolve_guard(config: RunConfig, manager: PluginManager, index: int, name: str) -> GuardPlan:
     key = f"guards.order[{index}]"
     try:
         record = manager.require(Kind.GUARD, name)
+    except ConfigError as exc:
+        raise config.error(key, str(exc)) from None
     except InvarlockError as exc:
-        error = type(exc)(f"{config.where(key)}: {exc}")
-        raise error from None
+        raise type(exc)(f"{config.where(key)}: {exc}") from None
     assert record.cls is not None
-    options = dict(config.guards.blocks.get(name, {}))
-    params = constructor_parameters(record.cls)
-    accepted = {p.name for p in params}
-    if not accepts_any_keyword(record.cls.__init__):
-        for option in options:
-            if option not in accepted:
-                listing = ", ".join(
-                    f"{p.name} ({p.annotation or 'any'} = {p.default_text()})" for p in params
-                )
-                raise config.error(
-                    f"guards.{name}.{option}",
-                    f"unknown option for guard {name!r}; it accepts: {listing or 'no options'}",
-                )
-    if "tier" in accepted and "tier" not in options:
-        options["tier"] = config.guards.tier  # guards.tier reaches every guard taking a tier
-    missing = [p.name for p in params if p.required and p.name not in options]
-    if missing:
-        raise config.error(
-            f"guards.{name}", f"guard {name!r} needs option(s): {', '.join(missing)}"
+    declared = constructor_options(record.cls)
+    block = dict(config.guards.blocks.get(name, {}))
+    if "tier" in {o.name for o in declared} and "tier" not in block:
+        block["tier"] = config.guards.tier  # guards.tier reaches every guard taking a tier
+    try:
+        options = check_block(
+            block,
+            declared,
+            f"guards.{name}",
+            unknown=f"unknown option for guard {name!r}; it accepts: {{typed}}",
+            open_keys=accepts_any_keyword(record.cls.__init__),
         )
-    effective = {p.name: p.default for p in params if not p.required}
+    except ConfigError as exc:
+        raise config.locate(exc) from None
+    effective = {o.name: o.default for o in declared if not o.required}
     effective.update(options)
     return GuardPlan(
         name=name,

@@ -36,6 +36,7 @@ from invarlock.core.errors import (
     RestoreError,
 )
 from invarlock.core.guard_context import validate_context
+from invarlock.core.options import OptionError
 from invarlock.core.report import RunReport
 from invarlock.core.results import (
     PREPARE,
@@ -297,6 +298,8 @@ class Runner:
     def _configure_guard(self, g: GuardPlan) -> Any:
         try:
             return self.manager.configure_guard(g.name, g.options)
+        except OptionError as exc:  # an option rule (core.options) names its key path
+            raise self.config.locate(exc) from exc
         except (TypeError, ValueError) as exc:
             raise self.config.error(
                 f"guards.{g.name}", f"guard {g.name!r} rejected its options: {exc}"
