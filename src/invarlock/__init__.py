@@ -8,8 +8,9 @@ transformers or pluggy.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from invarlock.core.lazy import lazy_exports
 
 __version__ = "0.1.0"
 PROJECT_NAME = "invarlock"
@@ -53,13 +54,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ imports on 
     from invarlock.core.results import GuardOutcome as GuardOutcome
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'invarlock' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:
