@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import run_cli, table_row
 
+from invarlock.plugins.builtin import BUILTIN_PLUGINS
 from invarlock.testing.distributions import write_distribution
 
 NAN_GUARD = '''
@@ -39,8 +40,15 @@ def guard_dist(site: Path, dist: str, module: str, name: str = "nan_check") -> N
     )
 
 
-def test_builtins_are_listed_ready_and_travel_as_entry_points() -> None:
-    result = run_cli("plugins", "--json")
+def test_builtins_are_listed_ready_and_come_from_the_module_tuple(tmp_path: Path) -> None:
+    # Stale metadata of invarlock itself (old built-in entry points) changes nothing.
+    write_distribution(
+        tmp_path,
+        "invarlock",
+        entry_points={"invarlock.guards": {"invariants": "gone_mod:Gone"}},
+        files={"gone_mod.py": "raise SystemExit('must never be imported')\n"},
+    )
+    result = run_cli("plugins", "--json", site=tmp_path)
     assert result.code == 0, result.err
     doc = result.json()
     by_name = {(c["kind"], c["name"]): c for c in doc["components"]}
@@ -48,16 +56,30 @@ def test_builtins_are_listed_ready_and_travel_as_entry_points() -> None:
         ("adapter", "hf_causal"),
         ("adapter", "auto"),
         ("guard", "invariants"),
+        ("guard", "spectral"),
+        ("guard", "rmt"),
+        ("guard", "variance"),
+        ("evaluator", "perplexity"),
         ("edit", "quant_rtn"),
         ("edit", "noop"),
     ]:
         component = by_name[(kind, name)]
         assert component["origin"] == "builtin"
         assert component["status"] == "ready", component
-    assert by_name[("guard", "invariants")]["entry_point"].startswith(
-        "invarlock.guards: invariants"
-    )
-    assert by_name[("guard", "invariants")]["distribution"] == "invarlock"
+    invariants = by_name[("guard", "invariants")]
+    assert (invariants["plugin"], invariants["entry_point"]) == ("invarlock.guards.plugin", None)
+    assert invariants["class"] == "invarlock.guards.invariants:InvariantsGuard"
+    assert {"hook": "invarlock_register_guards", "flags": []} in invariants["hooks"]
+    assert by_name[("edit", "quant_rtn")]["plugin"] is None  # the edit registry, not a plugin
+    builtin = [p for p in doc["plugins"] if p["origin"] == "builtin"]
+    assert [p["name"] for p in builtin] == list(BUILTIN_PLUGINS)
+    assert doc["problems"] == []
+
+
+def test_no_builtin_travels_as_an_entry_point() -> None:
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    for group in ("invarlock.guards", "invarlock.adapters", "invarlock.evaluators"):
+        assert f'[project.entry-points."{group}"]' not in pyproject
 
 
 def test_broken_plugin_is_listed_with_its_error_and_others_keep_working(tmp_path: Path) -> None:
@@ -227,13 +249,14 @@ def test_edit_entry_points_are_reported_as_not_supported(tmp_path: Path) -> None
 
 
 def test_explicit_module_plugin_with_p() -> None:
-    result = run_cli("plugins", "-p", "invarlock.plugins.hello_guard", "--json")
+    modules = Path(__file__).parent / "plugin_modules"
+    result = run_cli("plugins", "-p", "hook_style_guard", "--json", site=modules)
     doc = result.json()
-    hello = next(c for c in doc["components"] if c["name"] == "hello")
-    assert hello["kind"] == "guard" and hello["status"] == "ready"
-    assert hello["plugin"] == "invarlock.plugins.hello_guard"
+    counting = next(c for c in doc["components"] if c["name"] == "counting")
+    assert counting["kind"] == "guard" and counting["status"] == "ready"
+    assert (counting["plugin"], counting["origin"]) == ("hook_style_guard", "plugin")
     hooks = next(c for c in doc["components"] if c["kind"] == "hooks")
-    assert hooks["name"] == "invarlock.plugins.hello_guard"
+    assert hooks["name"] == "hook_style_guard"
     assert {"hook": "invarlock_register_guards", "flags": []} in hooks["hooks"]
 
     missing = run_cli("plugins", "-p", "no_such_module_xyz", "--json")

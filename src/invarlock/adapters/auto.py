@@ -24,7 +24,15 @@ class AutoAdapter(ModelAdapter):
     requires: ClassVar[tuple[str, ...]] = ("torch", "transformers")
 
     def __init__(self) -> None:
-        self._delegate = HF_Causal_Adapter()
+        self._hf: HF_Causal_Adapter | None = None
+
+    @property
+    def _delegate(self) -> HF_Causal_Adapter:
+        """The ``hf_causal`` adapter it delegates to, built on first use (an ``auto`` that
+        is only listed builds none)."""
+        if self._hf is None:
+            self._hf = HF_Causal_Adapter()
+        return self._hf
 
     @staticmethod
     def detect_format(model_id: str, gguf_file: str | None = None) -> str:
