@@ -5,16 +5,18 @@ Order (docs/plugins.md): built-in modules (:data:`~invarlock.plugins.builtin.BUI
 plugin files → objects handed to :meth:`PluginLoader.add`. Every unit becomes a
 :class:`~invarlock.plugins.records.PluginInfo` telling what happened to it.
 
-Blocking is pluggy's own: ``-p no:NAME``, ``plugins.block`` and (for third-party entry
-points) ``INVARLOCK_DISABLE_PLUGIN_AUTOLOAD`` call ``set_blocked`` before anything loads;
+Blocking is pluggy's own: ``-p no:NAME`` and ``plugins.block`` call ``set_blocked``
+before anything loads;
 the one load path asks ``is_blocked`` before importing. The reasons are kept only to show
-them in the listing.
+them in the listing. ``INVARLOCK_DISABLE_PLUGIN_AUTOLOAD`` is not a block: it leaves
+third-party entry points unloaded (listed as blocked) without reserving their names.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import logging
 import re
 import sys
@@ -50,7 +52,7 @@ from invarlock.plugins.discovery import (
     untrusted_reason,
 )
 from invarlock.plugins.records import HookImplInfo, Origin, PluginInfo, Status
-from invarlock.plugins.validation import check_plugin
+from invarlock.plugins.validation import HOOK_PREFIX, check_plugin
 from invarlock.plugins.wording import missing_package, one_line_error
 
 log = logging.getLogger("invarlock.plugins")
@@ -65,6 +67,30 @@ _CLASS_PLUGINS: dict[str, type[ClassEntryPoint]] = {
     EVALUATOR_GROUP: EvaluatorEntryPoint,
 }
 _AUTOLOAD_OFF = "autoload disabled by INVARLOCK_DISABLE_PLUGIN_AUTOLOAD"
+
+
+class HostPluggyManager(pluggy.PluginManager):
+    """Also treats unmarked ``invarlock_*`` functions as hook implementations (as pytest
+    does), so a typo in a plugin is caught by validation instead of silently ignored."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and name.startswith(HOOK_PREFIX):
+            attr = inspect.getattr_static(plugin, name, None)
+            if (
+                inspect.isfunction(attr)
+                or inspect.ismethod(attr)
+                or isinstance(attr, (staticmethod, classmethod))
+            ):
+                return {
+                    "wrapper": False,
+                    "hookwrapper": False,
+                    "optionalhook": False,
+                    "tryfirst": False,
+                    "trylast": False,
+                    "specname": None,
+                }
+        return opts
 
 
 class _Refused(Exception):
@@ -88,7 +114,7 @@ class PluginLoader:
 
     def load(self) -> None:
         entry_points = iter_entry_points()
-        self._block(entry_points)
+        self._block()
         for module in BUILTIN_PLUGINS:
             info = PluginInfo(module, Origin.BUILTIN, "module", module=module)
             info.distribution, info.distribution_version = BUILTIN_DISTRIBUTION, __version__
@@ -107,15 +133,10 @@ class PluginLoader:
             info = PluginInfo(name, Origin.PLUGIN, "object", module=module, file=file)
             self._load(info, lambda plugin=plugin: plugin)
 
-    def _block(self, entry_points: list[EntryPointSpec]) -> None:
+    def _block(self) -> None:
         """Tell pluggy every blocked name up front, and remember why for the listing."""
         for name, who in self.selection.block.items():
             self.block_reasons[name] = f"blocked by {who}"
-        if not self.selection.autoload:
-            for spec in entry_points:
-                if not spec.builtin and spec.name not in self.selection.load:
-                    self.block_reasons.setdefault(spec.name, _AUTOLOAD_OFF)
-        for name in self.block_reasons:
             self._pm.set_blocked(name)
 
     def _load(self, info: PluginInfo, importer: Callable[[], Any]) -> None:
@@ -172,6 +193,11 @@ class PluginLoader:
         if spec.group == EDIT_GROUP:
             self.plugins.append(info)
             info.fail(Status.ERROR, EDITS_NOT_SUPPORTED)
+            return
+        selected = self.selection.autoload or spec.name in self.selection.load
+        if not selected and not self._pm.is_blocked(spec.name):
+            self.plugins.append(info)  # not selected, not blocked: the name stays free
+            info.fail(Status.BLOCKED, _AUTOLOAD_OFF)
             return
         wrapper = _CLASS_PLUGINS.get(spec.group)
         if spec.group == HOOKS_GROUP or wrapper is None:

@@ -13,7 +13,6 @@ calls trigger no whole-model integrity check) and not written to the events log.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -25,18 +24,18 @@ import pluggy
 from invarlock import hookspecs
 from invarlock._markers import PROJECT_NAME
 from invarlock.core.api import Guard, LoadedModel
-from invarlock.core.errors import ModelLoadError, PluginError
+from invarlock.core.errors import PluginError
 from invarlock.evaluation.base import Evaluator
 from invarlock.plugins.bindings import AdapterBinding, ClassEntryPoint, GuardBinding
 from invarlock.plugins.discovery import Selection
-from invarlock.plugins.loading import PluginLoader
+from invarlock.plugins.loading import HostPluggyManager, PluginLoader
 from invarlock.plugins.notify import Notified, notify_each
-from invarlock.plugins.records import ComponentRecord, Kind, Origin, PluginInfo, Status
+from invarlock.plugins.records import ComponentRecord, Kind, PluginInfo, Status
 from invarlock.plugins.registry import Registry
 from invarlock.plugins.settings import debug_trace_enabled
 from invarlock.plugins.tracing import HookMonitor
-from invarlock.plugins.validation import HOOK_PREFIX, spec_arguments
-from invarlock.plugins.wording import one_line_error, status_words
+from invarlock.plugins.validation import spec_arguments
+from invarlock.plugins.wording import status_words
 
 if TYPE_CHECKING:
     from invarlock.core.context import RunContext
@@ -54,30 +53,12 @@ _GUARD_HINT = (
 )
 
 
-class _PluggyManager(pluggy.PluginManager):
-    """Also treats unmarked ``invarlock_*`` functions as hook implementations (as pytest
-    does), so a typo in a plugin is caught by validation instead of silently ignored."""
-
-    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
-        opts = super().parse_hookimpl_opts(plugin, name)
-        if opts is None and name.startswith(HOOK_PREFIX):
-            attr = inspect.getattr_static(plugin, name, None)
-            if (
-                inspect.isfunction(attr)
-                or inspect.ismethod(attr)
-                or isinstance(attr, (staticmethod, classmethod))
-            ):
-                return {"wrapper": False, "hookwrapper": False, "optionalhook": False,
-                        "tryfirst": False, "trylast": False, "specname": None}  # fmt: skip
-        return opts
-
-
 class PluginManager:
     """Loads invarlock plugins and calls their hooks (see the module docstring)."""
 
     def __init__(self, selection: Selection | None = None) -> None:
         self.selection = selection or Selection.build()
-        self._pm = _PluggyManager(PROJECT_NAME)
+        self._pm = HostPluggyManager(PROJECT_NAME)
         self._pm.add_hookspecs(hookspecs)
         self._host: set[str] = set()
         self.monitor = HookMonitor(self._pm, host=self._host, quiet=PROGRESS_HOOKS)
@@ -194,25 +175,7 @@ class PluginManager:
         if adapter_name != "auto":
             self.require(Kind.ADAPTER, adapter_name)
             return adapter_name
-        candidates = [
-            r for r in self.iter_components(Kind.ADAPTER) if r.usable and r.name != "auto"
-        ]
-        candidates.sort(key=lambda r: r.origin is Origin.BUILTIN)
-        for record in candidates:
-            binding = self._registry.bindings[(Kind.ADAPTER, record.name)]
-            assert isinstance(binding, AdapterBinding)
-            try:
-                if binding.can_load(model_id):
-                    log.debug("adapter auto → %s for %s", record.name, model_id)
-                    return record.name
-            except Exception as exc:
-                raise PluginError(
-                    f"adapter {record.name!r}: can_load({model_id!r}) raised {one_line_error(exc)}"
-                ) from exc
-        if any(r.usable for r in self.find(Kind.ADAPTER, "auto")):
-            return "auto"  # the built-in auto adapter explains why it cannot load the id
-        tried = ", ".join(r.name for r in candidates) or "none"
-        raise ModelLoadError(f"no adapter can load {model_id!r} (asked: {tried})")
+        return self._registry.adapter_for(model_id)
 
     def describe_model(self, loaded: LoadedModel) -> dict[str, Any]:
         """The adapter's ``describe(model)``, through its binding when the adapter is a

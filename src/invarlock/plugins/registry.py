@@ -19,7 +19,7 @@ from typing import Any
 import pluggy
 
 from invarlock.core.api import Guard, ModelAdapter
-from invarlock.core.errors import ConfigError, PluginError
+from invarlock.core.errors import ConfigError, ModelLoadError, PluginError
 from invarlock.evaluation.base import Evaluator
 from invarlock.plugins.bindings import AdapterBinding, ClassEntryPoint, GuardBinding
 from invarlock.plugins.discovery import (
@@ -197,6 +197,28 @@ class Registry:
         if not record.usable:
             raise PluginError(f"{kind.value} {name!r} cannot be used: {record.status_text()}")
         return record
+
+    def adapter_for(self, model_id: str) -> str:
+        """The first usable adapter (plugins and local files before built-ins) whose
+        ``can_load(model_id)`` is true, asked through its binding; else the built-in
+        ``auto`` adapter, whose error says why nothing can load the id."""
+        candidates = [r for r in self.iter(Kind.ADAPTER) if r.usable and r.name != "auto"]
+        candidates.sort(key=lambda r: r.origin is Origin.BUILTIN)
+        for record in candidates:
+            binding = self.bindings[(Kind.ADAPTER, record.name)]
+            assert isinstance(binding, AdapterBinding)
+            try:
+                if binding.can_load(model_id):
+                    log.debug("adapter auto → %s for %s", record.name, model_id)
+                    return record.name
+            except Exception as exc:
+                raise PluginError(
+                    f"adapter {record.name!r}: can_load({model_id!r}) raised {one_line_error(exc)}"
+                ) from exc
+        if any(r.usable for r in self.find(Kind.ADAPTER, "auto")):
+            return "auto"
+        tried = ", ".join(r.name for r in candidates) or "none"
+        raise ModelLoadError(f"no adapter can load {model_id!r} (asked: {tried})")
 
     def problems(self) -> list[str]:
         """One line per unusable component of a ready plugin (blocked ones excluded)."""
