@@ -13,8 +13,10 @@ checks it (:mod:`invarlock.plugins.registry`), and hands that instance to its bi
 adapter and an evaluator are used through that one instance (``can_load``, ``load_model``
 and ``describe`` through :class:`AdapterBinding`); a guard's instance serves the first run
 whose YAML block sets nothing but defaults, and otherwise :meth:`GuardBinding.configure`
-builds it from the block, once per run. The runner calls no class and no instance itself:
-it calls the plugin manager's typed methods, which call these bindings or the hooks.
+builds it from the block, once per run. The runner calls no class itself: it calls the
+plugin manager's typed methods, which call these bindings or the hooks. The instances then
+travel as data: the adapter in :class:`~invarlock.core.api.LoadedModel` (guards receive it,
+the evaluation asks it for the tokenizer) and the evaluator into the paired evaluation.
 """
 
 from __future__ import annotations

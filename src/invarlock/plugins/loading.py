@@ -187,6 +187,7 @@ class PluginLoader:
             distribution=spec.distribution,
             distribution_version=spec.distribution_version,
         )
+        log.debug("entry point %s (%s)", info.entry_point, info.distribution_label)
         if spec.builtin:  # invarlock's own (stale) metadata: built-ins load from the tuple
             log.debug("entry point %s of invarlock itself: ignored", spec.name)
             return
