@@ -51,23 +51,26 @@ def child_run(config: Path, overrides: list[str]) -> dict[str, Any]:
     started = time.perf_counter()
     from invarlock.plugins import PluginManager, Selection
     from invarlock.runner.config import load_config
-    from invarlock.runner.runner import Runner, RunObserver
+    from invarlock.runner.runner import Runner
 
-    class PhaseCPU(RunObserver):
+    class PhaseCPU:
+        """A host plugin (like the CLI's display): CPU seconds per phase."""
+
         def __init__(self) -> None:
             self.cpu_s: dict[str, float] = {}
             self._start = 0.0
 
-        def phase_start(self, phase: str, detail: str) -> None:
+        def invarlock_phase_start(self, phase: str) -> None:
             self._start = time.process_time()
 
-        def phase_end(self, phase: str, seconds: float) -> None:
+        def invarlock_phase_end(self, phase: str) -> None:
             self.cpu_s[phase] = time.process_time() - self._start
 
     run_config = load_config(config, overrides)
     manager = PluginManager(Selection.build(env={}, local_files=False)).load()
     observer = PhaseCPU()
-    report = Runner(run_config, manager, observer).execute().to_dict()
+    manager.add_host_plugin(observer, "bench:phase-cpu")
+    report = Runner(run_config, manager).execute().to_dict()
     wall = time.perf_counter() - started
     ev = report.get("evaluation") or {}
     return {

@@ -5,6 +5,9 @@ which they fire::
 
     discovery → configure → load → prepare → edit → validate → decide → report
 
+The progress hooks (``invarlock_phase_start``, ``invarlock_phase_end``,
+``invarlock_eval_progress``) fire throughout; the CLI's own run display implements them.
+
 Implement a hook with ``@invarlock.hookimpl`` in a plugin module (entry-point group
 ``invarlock.hooks``), in a local ``invarlock_plugins.py`` file, or with ``-p module``.
 Implementations may declare any subset of a spec's arguments, by the spec's names.
@@ -106,6 +109,67 @@ def invarlock_run_start(run: RunContext) -> None:
     :param run: the run's context (id, config, run directory, events log).
     :return: nothing; all implementations are called, even when one raises; then the run
         stops with a plugin error (exit 3) naming each failing plugin.
+
+    Local plugin files: may implement.
+    """
+
+
+# --------------------------------------------------------------------------- progress
+
+
+@hookspec
+def invarlock_phase_start(run: RunContext, phase: str, detail: str) -> None:
+    """A phase of the run begins (``load``, ``fingerprint``, ``data``, ``snapshot``,
+    ``prepare``, ``baseline``, ``edit``, ``validate``, ``evaluate``, ``restore``, ``export``).
+
+    Fires once per phase the run enters, in pipeline order. The terminal display of
+    ``invarlock run`` implements it (as pytest's terminal reporter implements pytest's hooks).
+
+    :param run: the run's context.
+    :param phase: the phase's name, as ``report.json`` ``phases[].name`` records it.
+    :param detail: one line for a human, e.g. ``"gpt2 (hf_causal)"`` or ``"4 guard(s)"``.
+    :return: nothing; all implementations are called, even when one raises; then the run
+        stops with a plugin error (exit 3). Once the model is loaded, an implementation that
+        changes a tensor stops the run (exit 3).
+
+    Local plugin files: may implement.
+    """
+
+
+@hookspec
+def invarlock_phase_end(run: RunContext, phase: str, seconds: float) -> None:
+    """A phase of the run ended, successfully or not.
+
+    Fires once for every :func:`invarlock_phase_start`, also when the phase raised.
+
+    :param run: the run's context.
+    :param phase: the phase's name.
+    :param seconds: its wall time (``report.json`` ``timings_s[phase]``).
+    :return: nothing; all implementations are called, even when one raises; then the run
+        stops with a plugin error (exit 3), unless the phase itself failed (the failure is
+        then logged in the events log and the phase's own error ends the run).
+
+    Local plugin files: may implement.
+    """
+
+
+@hookspec
+def invarlock_eval_progress(
+    run: RunContext, phase: str, done: int, total: int, tokens: int
+) -> None:
+    """A batch of evaluation windows has been scored.
+
+    Fires after each batch of the ``baseline`` and ``evaluate`` phases (runs with a
+    dataset only).
+
+    :param run: the run's context.
+    :param phase: ``"baseline"`` or ``"evaluate"``.
+    :param done: windows scored so far in this phase.
+    :param total: windows planned for this phase.
+    :param tokens: tokens scored so far in this phase.
+    :return: nothing; all implementations are called, even when one raises; then the run
+        stops with a plugin error (exit 3). An implementation that changes a tensor stops
+        the run (exit 3).
 
     Local plugin files: may implement.
     """

@@ -86,3 +86,20 @@ def table_row(output: str, name: str) -> list[str]:
         if cells and cells[0] == name:
             return cells
     raise AssertionError(f"no row {name!r} in:\n{output}")
+
+
+def listed(result: CliResult, name: str, kind: str | None = None) -> dict[str, Any]:
+    """The ``invarlock plugins --json`` component called ``name`` (of ``kind``, if given)."""
+    found = [
+        c
+        for c in result.json()["components"]
+        if c["name"] == name and (kind is None or c["kind"] == kind)
+    ]
+    assert len(found) == 1, f"{len(found)} components named {name!r} in:\n{result.out}"
+    return found[0]
+
+
+def state(result: CliResult, name: str) -> tuple[str, str]:
+    """``(status, detail)`` of the listed component ``name``, e.g. ``("ready", "")``."""
+    component = listed(result, name)
+    return component["status"], component["detail"]

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import tomllib
 
+from invarlock.plugins.builtin import BUILTIN_PLUGINS
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -33,7 +35,7 @@ def test_editable_install_maps_hookspecs() -> None:
 
 
 @pytest.mark.slow
-def test_wheel_contains_the_contract_and_the_entry_points(tmp_path: Path) -> None:
+def test_wheel_contains_the_contract_and_the_builtin_plugins(tmp_path: Path) -> None:
     build = subprocess.run(
         [
             sys.executable,
@@ -57,7 +59,11 @@ def test_wheel_contains_the_contract_and_the_entry_points(tmp_path: Path) -> Non
         entry_points = archive.read("invarlock-0.1.0.dist-info/entry_points.txt").decode()
     assert "invarlock/hookspecs/__init__.py" in names
     assert "invarlock/core/api.py" in names
-    assert "[invarlock.guards]" in entry_points and "invariants = " in entry_points
+    assert "[pytest11]" in entry_points
+    for group in ("invarlock.guards", "invarlock.adapters", "invarlock.evaluators"):
+        assert f"[{group}]" not in entry_points  # built-ins load from BUILTIN_PLUGINS
+    for module in BUILTIN_PLUGINS:
+        assert module.replace(".", "/") + ".py" in names
     for data in ("persuasion.txt.gz", "northanger_abbey.txt.gz", "NOTICE"):
         assert f"invarlock/data/austen/{data}" in names
 

@@ -66,8 +66,12 @@ def test_category_filters() -> None:
     assert kinds == {"adapter"}
     guards = run_cli("plugins", "guards")
     assert "Adapters" not in guards.out and "Guards" in guards.out
-    edits = run_cli("plugins", "edits")
-    assert table_row(edits.out, "quant_rtn")[1:3] == ["Built-in", "Edit"]
+    edits = run_cli("plugins", "edits", "--json").json()["components"]
+    assert {(c["name"], c["kind"], c["origin"]) for c in edits} == {
+        ("quant_rtn", "edit", "builtin"),
+        ("noop", "edit", "builtin"),
+    }
+    assert table_row(run_cli("plugins", "edits").out, "quant_rtn")[1:3] == ["Built-in", "Edit"]
 
 
 def test_hook_filter() -> None:
@@ -75,13 +79,13 @@ def test_hook_filter() -> None:
     assert {c["kind"] for c in doc["components"]} == {"adapter"}
 
 
-def test_verbose_shows_module_entry_point_distribution_file_and_hooks() -> None:
+def test_verbose_shows_plugin_class_distribution_file_and_hooks() -> None:
     result = run_cli("plugins", "guards", "--verbose")
     assert result.code == 0
     block = result.out[result.out.index("invariants (Guard, Built-in)") :]
     for expected in (
         "class         invarlock.guards.invariants:InvariantsGuard",
-        "entry point   invarlock.guards: invariants = invarlock.guards.invariants:InvariantsGuard",
+        "plugin        invarlock.guards.plugin",
         "distribution  invarlock 0.1.0",
         "invarlock/guards/invariants.py",
         "invarlock_guard_prepare",
@@ -98,7 +102,7 @@ def test_explain_shows_doc_options_yaml_and_source() -> None:
     assert out.startswith("invariants — Guard (Built-in): ✅ Ready")
     assert "check_finite" in out  # an option, with its default
     assert "guards:\n  order:\n  - invariants" in out
-    assert "entry point   invarlock.guards: invariants" in out
+    assert "plugin        invarlock.guards.plugin" in out
 
     adapter = run_cli("plugins", "adapters", "--explain", "hf_causal")
     assert "model:\n  adapter: hf_causal" in adapter.out
@@ -113,8 +117,7 @@ def test_debug_trace_logs_discovery_and_every_hook_call() -> None:
     result = run_cli("plugins", "list", env={"INVARLOCK_DEBUG_TRACE": "1"})
     assert result.code == 0
     err = result.err
-    assert "entry point invarlock.guards: invariants = invarlock.guards.invariants" in err
-    assert "imported invarlock.guards.invariants:InvariantsGuard in" in err
+    assert "plugin invarlock.guards.plugin imported in" in err
     assert "local plugin files: searched" in err
     assert "call invarlock_register_guards(register=" in err
     assert "done invarlock_register_guards in" in err

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli, table_row
+from cli_helpers import listed, run_cli, state
 
+from invarlock.plugins.builtin import BUILTIN_PLUGINS
 from invarlock.testing.distributions import write_distribution
 
 NAN_GUARD = '''
@@ -39,8 +40,15 @@ def guard_dist(site: Path, dist: str, module: str, name: str = "nan_check") -> N
     )
 
 
-def test_builtins_are_listed_ready_and_travel_as_entry_points() -> None:
-    result = run_cli("plugins", "--json")
+def test_builtins_are_listed_ready_and_come_from_the_module_tuple(tmp_path: Path) -> None:
+    # Stale metadata of invarlock itself (old built-in entry points) changes nothing.
+    write_distribution(
+        tmp_path,
+        "invarlock",
+        entry_points={"invarlock.guards": {"invariants": "gone_mod:Gone"}},
+        files={"gone_mod.py": "raise SystemExit('must never be imported')\n"},
+    )
+    result = run_cli("plugins", "--json", site=tmp_path)
     assert result.code == 0, result.err
     doc = result.json()
     by_name = {(c["kind"], c["name"]): c for c in doc["components"]}
@@ -48,16 +56,30 @@ def test_builtins_are_listed_ready_and_travel_as_entry_points() -> None:
         ("adapter", "hf_causal"),
         ("adapter", "auto"),
         ("guard", "invariants"),
+        ("guard", "spectral"),
+        ("guard", "rmt"),
+        ("guard", "variance"),
+        ("evaluator", "perplexity"),
         ("edit", "quant_rtn"),
         ("edit", "noop"),
     ]:
         component = by_name[(kind, name)]
         assert component["origin"] == "builtin"
         assert component["status"] == "ready", component
-    assert by_name[("guard", "invariants")]["entry_point"].startswith(
-        "invarlock.guards: invariants"
-    )
-    assert by_name[("guard", "invariants")]["distribution"] == "invarlock"
+    invariants = by_name[("guard", "invariants")]
+    assert (invariants["plugin"], invariants["entry_point"]) == ("invarlock.guards.plugin", None)
+    assert invariants["class"] == "invarlock.guards.invariants:InvariantsGuard"
+    assert {"hook": "invarlock_register_guards", "flags": []} in invariants["hooks"]
+    assert by_name[("edit", "quant_rtn")]["plugin"] is None  # the edit registry, not a plugin
+    builtin = [p for p in doc["plugins"] if p["origin"] == "builtin"]
+    assert [p["name"] for p in builtin] == list(BUILTIN_PLUGINS)
+    assert doc["problems"] == []
+
+
+def test_no_builtin_travels_as_an_entry_point() -> None:
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    for group in ("invarlock.guards", "invarlock.adapters", "invarlock.evaluators"):
+        assert f'[project.entry-points."{group}"]' not in pyproject
 
 
 def test_broken_plugin_is_listed_with_its_error_and_others_keep_working(tmp_path: Path) -> None:
@@ -68,12 +90,13 @@ def test_broken_plugin_is_listed_with_its_error_and_others_keep_working(tmp_path
         files={"broken_mod.py": "raise RuntimeError('boom at import')\n"},
     )
     guard_dist(tmp_path, "good-plugin", "good_mod", name="good")
-    result = run_cli("plugins", "guards", site=tmp_path)
+    result = run_cli("plugins", "guards", "--json", site=tmp_path)
     assert result.code == 0, result.err
-    broken = table_row(result.out, "broken")
-    assert broken[5].startswith("❌ import failed: RuntimeError: boom at import")
-    assert "broken_mod.py:1" in broken[5]
-    assert table_row(result.out, "good")[5] == "✅ Ready"
+    status, detail = state(result, "broken")
+    assert status == "error"
+    assert detail.startswith("import failed: RuntimeError: boom at import")
+    assert "broken_mod.py:1" in detail
+    assert state(result, "good") == ("ready", "")
 
     strict = run_cli("plugins", "guards", "--strict-plugins", site=tmp_path)
     assert strict.code == 3
@@ -87,8 +110,8 @@ def test_missing_dependency_is_reported_as_needs(tmp_path: Path) -> None:
         entry_points={"invarlock.adapters": {"needy": "needy_mod:Adapter"}},
         files={"needy_mod.py": "import not_installed_pkg_xyz\n"},
     )
-    result = run_cli("plugins", "adapters", site=tmp_path)
-    assert table_row(result.out, "needy")[5] == "⛔ needs not_installed_pkg_xyz"
+    result = run_cli("plugins", "adapters", "--json", site=tmp_path)
+    assert state(result, "needy") == ("needs", "not_installed_pkg_xyz")
 
 
 @pytest.mark.parametrize(
@@ -129,10 +152,10 @@ def test_unusable_guard_classes_are_errors(
         entry_points={"invarlock.guards": {"odd": f"odd_mod:{cls}"}},
         files={"odd_mod.py": source},
     )
-    result = run_cli("plugins", "guards", site=tmp_path)
+    result = run_cli("plugins", "guards", "--json", site=tmp_path)
     assert result.code == 0
-    status = table_row(result.out, "odd")[5]
-    assert status.startswith("❌") and expected in status, status
+    status, detail = state(result, "odd")
+    assert status == "error" and expected in detail, detail
 
 
 def test_name_clash_names_both_distributions_and_fails_a_run(tmp_path: Path) -> None:
@@ -167,11 +190,12 @@ def test_misspelled_hook_suggests_the_real_one_with_file_and_line(tmp_path: Path
             )
         },
     )
-    result = run_cli("plugins", "hooks", site=tmp_path)
-    status = table_row(result.out, "typo")[5]
-    assert "unknown hook 'invarlock_guard_validat'" in status
-    assert "did you mean 'invarlock_guard_validate'?" in status
-    assert "typo_mod.py:3" in status or "typo_mod.py:4" in status
+    result = run_cli("plugins", "hooks", "--json", site=tmp_path)
+    status, detail = state(result, "typo")
+    assert status == "error"
+    assert "unknown hook 'invarlock_guard_validat'" in detail
+    assert "did you mean 'invarlock_guard_validate'?" in detail
+    assert "typo_mod.py:3" in detail or "typo_mod.py:4" in detail
 
 
 def test_wrong_argument_name_is_an_error_naming_file_and_line(tmp_path: Path) -> None:
@@ -181,34 +205,44 @@ def test_wrong_argument_name_is_an_error_naming_file_and_line(tmp_path: Path) ->
         entry_points={"invarlock.hooks": {"args": "args_mod"}},
         files={"args_mod.py": ("def invarlock_edit_applied(run, edit_result):\n    pass\n")},
     )
-    result = run_cli("plugins", "hooks", site=tmp_path)
-    status = table_row(result.out, "args")[5]
-    assert "asks for argument 'edit_result'" in status
-    assert "its arguments are: run, result" in status
-    assert "args_mod.py:1" in status
+    result = run_cli("plugins", "hooks", "--json", site=tmp_path)
+    status, detail = state(result, "args")
+    assert status == "error"
+    assert "asks for argument 'edit_result'" in detail
+    assert "its arguments are: run, result" in detail
+    assert "args_mod.py:1" in detail
 
 
 def test_block_with_p_no_and_autoload_switch(tmp_path: Path) -> None:
     guard_dist(tmp_path, "my-plugin", "nan_mod")
-    blocked = run_cli("plugins", "guards", "-p", "no:nan_check", site=tmp_path)
-    assert table_row(blocked.out, "nan_check")[5] == "🚫 blocked (blocked by -p no:nan_check)"
+    blocked = run_cli("plugins", "guards", "--json", "-p", "no:nan_check", site=tmp_path)
+    assert state(blocked, "nan_check") == ("blocked", "blocked by -p no:nan_check")
 
     env = {"INVARLOCK_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    off = run_cli("plugins", "guards", site=tmp_path, env=env)
-    assert table_row(off.out, "nan_check")[5].startswith("🚫 blocked (autoload disabled")
-    assert table_row(off.out, "invariants")[5] == "✅ Ready"  # built-ins always load
+    off = run_cli("plugins", "guards", "--json", site=tmp_path, env=env)
+    assert state(off, "nan_check") == (
+        "blocked",
+        "autoload disabled by INVARLOCK_DISABLE_PLUGIN_AUTOLOAD",
+    )
+    assert state(off, "invariants") == ("ready", "")  # built-ins always load
 
     allowed = run_cli(
-        "plugins", "guards", site=tmp_path, env={**env, "INVARLOCK_PLUGINS": "nan_check"}
+        "plugins", "guards", "--json", site=tmp_path, env={**env, "INVARLOCK_PLUGINS": "nan_check"}
     )
-    assert table_row(allowed.out, "nan_check")[5] == "✅ Ready"
-    by_flag = run_cli("plugins", "guards", "-p", "nan_check", site=tmp_path, env=env)
-    assert table_row(by_flag.out, "nan_check")[5] == "✅ Ready"
+    assert state(allowed, "nan_check") == ("ready", "")
+    by_flag = run_cli("plugins", "guards", "--json", "-p", "nan_check", site=tmp_path, env=env)
+    assert state(by_flag, "nan_check") == ("ready", "")
 
 
 def test_builtin_can_be_blocked_by_the_same_name() -> None:
-    result = run_cli("plugins", "guards", "-p", "no:invariants")
-    assert table_row(result.out, "invariants")[5].startswith("🚫 blocked")
+    result = run_cli("plugins", "guards", "--json", "-p", "no:invariants")
+    assert state(result, "invariants") == ("blocked", "blocked by -p no:invariants")
+    assert state(result, "spectral") == ("ready", "")
+    assert result.json()["problems"] == []
+    whole = run_cli("plugins", "--json", "-p", "no:invarlock.guards.plugin").json()
+    assert not [c for c in whole["components"] if c["kind"] == "guard"]
+    (module,) = [p for p in whole["plugins"] if p["name"] == "invarlock.guards.plugin"]
+    assert module["status"] == "blocked"
 
 
 def test_edit_entry_points_are_reported_as_not_supported(tmp_path: Path) -> None:
@@ -218,22 +252,25 @@ def test_edit_entry_points_are_reported_as_not_supported(tmp_path: Path) -> None
         entry_points={"invarlock.edits": {"gptq": "gptq_mod:GPTQ"}},
         files={"gptq_mod.py": "raise SystemExit('must never be imported')\n"},
     )
-    result = run_cli("plugins", "edits", site=tmp_path)
+    result = run_cli("plugins", "edits", "--json", site=tmp_path)
     assert result.code == 0
-    status = table_row(result.out, "gptq")[5]
-    assert status.startswith("❌ not supported: plugins add adapters and guards")
-    assert table_row(result.out, "quant_rtn")[5] == "✅ Ready"
-    assert table_row(result.out, "noop")[5] == "✅ Ready"
+    status, detail = state(result, "gptq")
+    assert status == "error"
+    assert detail.startswith("not supported: plugins add adapters and guards")
+    assert listed(result, "gptq")["distribution"] == "edit-plugin"
+    assert state(result, "quant_rtn") == ("ready", "")
+    assert state(result, "noop") == ("ready", "")
 
 
 def test_explicit_module_plugin_with_p() -> None:
-    result = run_cli("plugins", "-p", "invarlock.plugins.hello_guard", "--json")
+    modules = Path(__file__).parent / "plugin_modules"
+    result = run_cli("plugins", "-p", "hook_style_guard", "--json", site=modules)
     doc = result.json()
-    hello = next(c for c in doc["components"] if c["name"] == "hello")
-    assert hello["kind"] == "guard" and hello["status"] == "ready"
-    assert hello["plugin"] == "invarlock.plugins.hello_guard"
+    counting = next(c for c in doc["components"] if c["name"] == "counting")
+    assert counting["kind"] == "guard" and counting["status"] == "ready"
+    assert (counting["plugin"], counting["origin"]) == ("hook_style_guard", "plugin")
     hooks = next(c for c in doc["components"] if c["kind"] == "hooks")
-    assert hooks["name"] == "invarlock.plugins.hello_guard"
+    assert hooks["name"] == "hook_style_guard"
     assert {"hook": "invarlock_register_guards", "flags": []} in hooks["hooks"]
 
     missing = run_cli("plugins", "-p", "no_such_module_xyz", "--json")

@@ -141,7 +141,7 @@ def test_dry_run_prints_the_plan_without_loading(invarlock_project, tiny_gpt2_di
     assert "adapter auto → hf_causal" in result.out
     assert "quant_rtn bits=4" in result.out
     listing = CliOutcome(["run"], result.code, result.out, result.err)
-    assert listing.row("2")[1:4] == ["spectral", "builtin", "spectral"]
+    assert listing.row("2")[1:4] == ["spectral", "builtin", "invarlock.guards.plugin"]
     assert listing.row("2")[4].startswith("tier='balanced', max_rel_change=None")
     assert listing.row("—")[1:] == ["rmt", "", "", "skipped: not in guards.order"]
     assert not (proj / "runs").exists()

@@ -1,6 +1,6 @@
 """The hello guard, tested with invarlock's shipped fixtures."""
 
-from invarlock.plugins.hello_guard import HelloGuard
+from invarlock_hello import HelloGuard
 
 
 def test_counts_what_the_edit_changed(run_guard):
@@ -19,4 +19,7 @@ def test_installed_through_its_entry_point(invarlock_project):
     project = invarlock_project("guards: {order: [invariants, hello]}\n")
     outcome = project.run("-p", "hello").assert_kept()
     assert outcome.guard("hello")["metrics"]["changed"] > 0
-    assert project.plugins("guards", "-p", "hello").row("hello")[1:3] == ["Plugin", "Guard"]
+    listing = project.plugins("guards", "--json", "-p", "hello").assert_ok().json()
+    (hello,) = [c for c in listing["components"] if c["name"] == "hello"]
+    assert (hello["origin"], hello["kind"], hello["status"]) == ("plugin", "guard", "ready")
+    assert hello["distribution"] == "invarlock-hello" and hello["plugin"] == "hello"

@@ -94,7 +94,7 @@ def plugins_command(
         return
     if new_args:
         raise click.UsageError(f"unexpected argument(s): {' '.join(new_args)}")
-    from invarlock.plugins.listing import listing_document
+    from invarlock.plugins.listing import listing_document, listing_records
     from invarlock.plugins.manager import PluginManager
     from invarlock.plugins.reference import hook_names, hook_specs_text
 
@@ -128,9 +128,7 @@ def plugins_command(
         from invarlock.cli.render import stdout_console
 
         console = stdout_console()
-        records = [r for r in manager.components if r.kind in kinds]
-        if hook is not None:
-            records = [r for r in records if hook in {h.hook for h in r.hooks}]
+        records = listing_records(manager, kinds, hook)
         render_tables(console, records, kinds)
         if verbose:
             render_local_files(console, manager)
@@ -165,12 +163,12 @@ def _explain(
 ) -> None:
     from invarlock.cli.plugins_view import render_explain
     from invarlock.cli.render import stdout_console
+    from invarlock.plugins.listing import listing_records
 
-    records = [r for r in manager.components if r.name == name and r.kind in kinds]
+    listed = listing_records(manager, kinds)
+    records = [r for r in listed if r.name == name]
     if not records:
-        known = sorted(
-            {r.name for r in manager.components if r.kind in kinds and r.kind is not Kind.HOOKS}
-        )
+        known = sorted({r.name for r in listed if r.kind is not Kind.HOOKS})
         broken = manager.broken_plugins()
         lines = [f"Error: no adapter, guard or edit named {name!r}; known: {', '.join(known)}"]
         if broken:

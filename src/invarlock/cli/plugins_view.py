@@ -86,6 +86,8 @@ def render_details(console: Console, records: Sequence[ComponentRecord]) -> None
 
 def _source_lines(r: ComponentRecord) -> list[tuple[str, str]]:
     info = r.plugin
+    if info is None:  # an edit: built in, from the edit registry
+        return [("registry", "invarlock.edits.EDITS"), ("hooks", _DASH)]
     lines = [("plugin", info.name)]
     if r.class_path:
         lines.append(("class", r.class_path))
@@ -201,5 +203,5 @@ def _yaml_snippet(
     elif record.kind is Kind.EVALUATOR:
         data = {"eval": {"metric": record.name}}
     else:
-        data = {"plugins": {"load": [record.plugin.name]}}
+        data = {"plugins": {"load": [record.plugin.name if record.plugin else record.name]}}
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip()

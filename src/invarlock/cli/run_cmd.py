@@ -123,11 +123,12 @@ def _run_and_print(
             render_plan(stdout_console(), plan)
         return 0
 
-    from invarlock.cli.run_view import RichObserver, render_summary
+    from invarlock.cli.run_view import RunDisplay, render_summary
     from invarlock.models.progress import use_console
 
     use_console(err)  # a GGUF conversion draws under the run's phase spinner
-    report = Runner(config, manager, RichObserver(err)).execute()
+    manager.add_host_plugin(RunDisplay(err), RunDisplay.NAME)
+    report = Runner(config, manager).execute()
     if as_json:
         (json_out or sys.stdout).write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:

@@ -1,4 +1,5 @@
-"""Rich output of ``invarlock run``: progress on stderr, the plan and the summary on stdout."""
+"""Rich output of ``invarlock run``: progress on stderr (a host plugin), the plan and the
+summary on stdout."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from rich.status import Status as Spinner
 from rich.table import Table
 from rich.text import Text
 
+from invarlock._markers import hookimpl
 from invarlock.core.report import RunReport
 from invarlock.core.results import GuardOutcome
 from invarlock.runner.plan import RunPlan
-from invarlock.runner.runner import RunObserver
 
 _ACTION_STYLE = {"continue": "green", "warn": "yellow", "abort": "red"}
 _STATUS_TEXT = {
@@ -28,8 +29,18 @@ _STATUS_TEXT = {
 }
 
 
-class RichObserver(RunObserver):
-    """A spinner per phase, then one line per finished phase and per guard outcome."""
+class RunDisplay:
+    """The terminal display of ``invarlock run``: a host plugin implementing the progress
+    hooks and ``invarlock_guard_result`` (as pytest's terminal reporter is a plugin).
+
+    A spinner per phase, a bar while windows are scored (terminals only: a redirected
+    stderr gets the per-phase lines without a bar), one line per finished phase and per
+    guard outcome. The CLI registers it with ``PluginManager.add_host_plugin``, so it is
+    not listed as a plugin and its calls trigger no whole-model integrity check.
+    """
+
+    #: The name it is registered under (never a plugin name a user can pick: see loading).
+    NAME = "invarlock:display"
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -37,11 +48,13 @@ class RichObserver(RunObserver):
         self._bar: Progress | None = None
         self._bar_started = 0.0
 
-    def phase_start(self, phase: str, detail: str) -> None:
+    @hookimpl
+    def invarlock_phase_start(self, phase: str, detail: str) -> None:
         self._spinner = self.console.status(Text(f"{phase}: {detail}"))
         self._spinner.start()
 
-    def phase_end(self, phase: str, seconds: float) -> None:
+    @hookimpl
+    def invarlock_phase_end(self, phase: str, seconds: float) -> None:
         if self._spinner is not None:
             self._spinner.stop()
             self._spinner = None
@@ -50,9 +63,9 @@ class RichObserver(RunObserver):
             self._bar = None
         self.console.print(Text(f"  {phase:<9} {seconds:8.3f} s"))
 
-    def progress(self, phase: str, done: int, total: int, tokens: int) -> None:
-        """A bar with windows done and tokens/s, replacing the phase's spinner (terminals only:
-        a redirected stderr gets the per-phase lines without a bar)."""
+    @hookimpl
+    def invarlock_eval_progress(self, phase: str, done: int, total: int, tokens: int) -> None:
+        """A bar with windows done and tokens/s, replacing the phase's spinner."""
         if not self.console.is_terminal:
             return
         if self._bar is None:
@@ -74,7 +87,8 @@ class RichObserver(RunObserver):
         rate = tokens / (time.perf_counter() - self._bar_started)
         self._bar.update(self._bar.task_ids[0], completed=done, rate=f"{rate:,.0f} tok/s")
 
-    def guard_outcome(self, outcome: GuardOutcome) -> None:
+    @hookimpl
+    def invarlock_guard_result(self, outcome: GuardOutcome) -> None:
         style = _ACTION_STYLE.get(outcome.action, "")
         line = Text(f"    {outcome.guard} {outcome.phase}: ")
         line.append(outcome.action, style=style)

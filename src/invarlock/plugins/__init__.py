@@ -1,8 +1,9 @@
 """Plugin discovery, validation and dispatch (no torch at import time).
 
-``PluginManager`` is the facade the CLI and the runner use; ``Selection`` says which
-plugins to load or block. ``hello_guard`` is a small hook-style example plugin. Names are
-imported on first use, so ``invarlock --help`` does not pay for pluggy and entry points.
+``PluginManager`` is the facade the CLI and the runner use (loading: ``loading``,
+components: ``registry``, built-ins: ``builtin``); ``Selection`` says which plugins to
+load or block. Names are imported on first use, so ``invarlock --help`` does not pay for
+pluggy and entry points.
 """
 
 from __future__ import annotations

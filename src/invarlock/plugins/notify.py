@@ -12,10 +12,13 @@ into a ``KeyboardInterrupt``) still propagates at once.
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
+
+from invarlock.plugins.wording import one_line_error
 
 
 @dataclass(frozen=True)
@@ -32,18 +35,26 @@ class HookFailure:
         return f"plugin {self.plugin!r} hook {self.hook} raised {self.error}"
 
 
-def implementing_plugins(pm: pluggy.PluginManager, hook_name: str) -> list[str]:
-    """Names of the plugins with a (non-wrapper) implementation of ``hook_name``, in call order."""
-    caller = getattr(pm.hook, hook_name)
-    impls = [i for i in caller.get_hookimpls() if not (i.wrapper or i.hookwrapper)]
-    return [impl.plugin_name for impl in reversed(impls)]
+@dataclass(frozen=True)
+class Notified:
+    """What one notification did: who implements it besides the host, and who failed."""
+
+    hook: str
+    implementers: list[str] = field(default_factory=list)
+    failures: list[HookFailure] = field(default_factory=list)
 
 
-def notify_each(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[HookFailure]:
-    """Call each implementation of ``hook_name`` with ``kwargs``; return the failures."""
-    caller = getattr(pm.hook, hook_name)
-    impls = caller.get_hookimpls()
-    plain = [i for i in impls if not (i.wrapper or i.hookwrapper)]
+def notify_each(
+    pm: pluggy.PluginManager,
+    caller: pluggy.HookCaller,
+    kwargs: dict[str, Any],
+    host: Collection[str] = (),
+) -> Notified:
+    """Call each implementation of ``caller`` with ``kwargs``; ``host`` names the host's own
+    plugins, which are left out of :attr:`Notified.implementers`."""
+    hook_name = caller.name
+    plain = [i for i in caller.get_hookimpls() if not (i.wrapper or i.hookwrapper)]
+    implementers = [i.plugin_name for i in reversed(plain) if i.plugin_name not in host]
     failures: list[HookFailure] = []
     if len(plain) <= 1:  # one call, logged even when nobody implements the hook
         try:
@@ -52,10 +63,8 @@ def notify_each(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list
             raise
         except BaseException as exc:
             owner = plain[0].plugin_name if plain else "(hook wrapper)"
-            failures.append(
-                HookFailure(hook_name, owner, _one_line(exc), traceback.format_exc(), exc)
-            )
-        return failures
+            failures.append(_failure(hook_name, owner, exc))
+        return Notified(hook_name, implementers, failures)
     for impl in reversed(plain):  # pluggy calls the last registered first
         others = [i.plugin for i in plain if i is not impl]
         try:
@@ -63,17 +72,9 @@ def notify_each(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # SystemExit from a plugin is a failure, not an exit
-            failures.append(
-                HookFailure(
-                    hook_name, impl.plugin_name, _one_line(exc), traceback.format_exc(), exc
-                )
-            )
-    return failures
+            failures.append(_failure(hook_name, impl.plugin_name, exc))
+    return Notified(hook_name, implementers, failures)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
-    frames = traceback.extract_tb(exc.__traceback__)
-    if frames:
-        text += f" ({frames[-1].filename}:{frames[-1].lineno})"
-    return text
+def _failure(hook_name: str, plugin: str, exc: BaseException) -> HookFailure:
+    return HookFailure(hook_name, plugin, one_line_error(exc), traceback.format_exc(), exc)

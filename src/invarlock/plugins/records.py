@@ -1,8 +1,10 @@
 """What the plugin manager knows about each plugin and each component, built once per load.
 
-A *plugin* is one loadable unit: an entry point, a module named with ``-p``, or a local
-plugin file. A *component* is one row of ``invarlock plugins``: a guard, an adapter or an
-edit, contributed by a plugin. Both render as a table or as one JSON document.
+A *plugin* is one loadable unit: a built-in module, an entry point, a module named with
+``-p``, or a local plugin file. A *component* is one row of ``invarlock plugins``: a guard,
+an adapter or an evaluator contributed by a plugin, or an edit from the edit registry
+(:data:`invarlock.edits.EDITS`, which has no plugin). Both render as a table or as one
+JSON document.
 """
 
 from __future__ import annotations
@@ -132,12 +134,16 @@ class PluginInfo:
 
 @dataclass
 class ComponentRecord:
-    """One guard, adapter or edit: a row of ``invarlock plugins``."""
+    """One guard, adapter, evaluator or edit: a row of ``invarlock plugins``.
+
+    ``plugin`` is ``None`` for an edit (edits are built in, not plugins); ``instance`` is
+    the object the registry built from the class's defaults when it checked it."""
 
     kind: Kind
     name: str
-    plugin: PluginInfo
+    plugin: PluginInfo | None
     cls: type | None = field(default=None, repr=False)
+    instance: Any = field(default=None, repr=False, compare=False)
     status: Status = Status.READY
     detail: str = ""
     backend: str | None = None
@@ -147,7 +153,7 @@ class ComponentRecord:
 
     @property
     def origin(self) -> Origin:
-        return self.plugin.origin
+        return self.plugin.origin if self.plugin is not None else Origin.BUILTIN
 
     @property
     def usable(self) -> bool:
@@ -174,6 +180,7 @@ class ComponentRecord:
         return f"❌ {self.detail}"
 
     def to_dict(self) -> dict[str, Any]:
+        info = self.plugin
         return {
             "name": self.name,
             "kind": self.kind.value,
@@ -184,12 +191,12 @@ class ComponentRecord:
             "detail": self.detail,
             "summary": self.summary,
             "class": self.class_path,
-            "plugin": self.plugin.name,
-            "module": self.plugin.module,
-            "entry_point": self.plugin.entry_point,
-            "distribution": self.plugin.distribution,
-            "distribution_version": self.plugin.distribution_version,
-            "file": self.plugin.file or _source_file(self.cls),
+            "plugin": info.name if info else None,
+            "module": info.module if info else None,
+            "entry_point": info.entry_point if info else None,
+            "distribution": info.distribution if info else None,
+            "distribution_version": info.distribution_version if info else None,
+            "file": (info.file if info else None) or _source_file(self.cls),
             "hooks": [h.to_dict() for h in self.hooks],
         }
 

@@ -10,7 +10,7 @@ import logging
 import reprlib
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import pluggy
@@ -47,10 +47,22 @@ def enable_debug_logging(stream: Any = None) -> None:
 
 
 class HookMonitor:
-    """One pluggy call monitor that fans out to listeners and the debug trace."""
+    """One pluggy call monitor that fans out to listeners and the debug trace.
 
-    def __init__(self, pm: pluggy.PluginManager) -> None:
+    Listeners never see the host's own plugins (``host``, e.g. the run display) among the
+    implementers, nor a call of one of the ``quiet`` hooks (progress hooks that fire once
+    per phase or batch) that only the host implements.
+    """
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        host: Collection[str] = (),
+        quiet: Collection[str] = (),
+    ) -> None:
         self._pm = pm
+        self._host = host
+        self._quiet = quiet
         self._listeners: list[HookListener] = []
         self._started: list[float] = []
         self._installed = False
@@ -91,8 +103,11 @@ class HookMonitor:
             else:
                 result = f"returned {short_repr(outcome.get_result())}"
             trace_log.debug("done %s in %.2f ms: %s", hook_name, duration * 1000, result)
+        names = [name for name in _names(impls) if name not in self._host]
+        if hook_name in self._quiet and not names:
+            return
         for listener in list(self._listeners):
-            listener(hook_name, _names(impls), kwargs, duration, error)
+            listener(hook_name, names, kwargs, duration, error)
 
 
 def _names(impls: Sequence[pluggy.HookImpl]) -> list[str]:

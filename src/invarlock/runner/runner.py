@@ -1,7 +1,8 @@
 """The pipeline: load → snapshot → guards prepare → edit → guards validate → keep, warn or
 roll back → report.
 
-Every plugin call goes through the plugin manager. Whatever happens after the edit
+Every plugin call goes through the plugin manager's typed methods (one per hook); the
+terminal display is a plugin implementing the progress hooks. Whatever happens after the edit
 (a guard aborts, a plugin raises or calls ``sys.exit``, Ctrl-C or SIGTERM), the touched
 tensors are restored from the snapshot. The whole model is fingerprinted at load and
 checked after every plugin call that could change it (``runner/integrity.py``); after a
@@ -16,7 +17,7 @@ import platform
 import secrets
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -48,7 +49,7 @@ from invarlock.core.results import (
     failed_outcome,
 )
 from invarlock.plugins.manager import PluginManager
-from invarlock.plugins.notify import HookFailure, implementing_plugins, notify_each
+from invarlock.plugins.notify import HookFailure, Notified
 from invarlock.runner.config import RunConfig
 from invarlock.runner.decision import KEPT, ROLLED_BACK, WARNED, decide
 from invarlock.runner.events import EventLog
@@ -56,19 +57,6 @@ from invarlock.runner.plan import GuardPlan, RunPlan, build_plan
 from invarlock.runner.signals import interrupt_exit_code, interrupts_as_exceptions
 
 ERROR, INTERRUPTED = "error", "interrupted"
-
-
-class RunObserver:
-    """Progress callbacks for a front end; the default does nothing."""
-
-    def phase_start(self, phase: str, detail: str) -> None: ...
-
-    def phase_end(self, phase: str, seconds: float) -> None: ...
-
-    def guard_outcome(self, outcome: GuardOutcome) -> None: ...
-
-    def progress(self, phase: str, done: int, total: int, tokens: int) -> None:
-        """``done`` of ``total`` windows (``tokens`` tokens) of an evaluation phase are scored."""
 
 
 @dataclass
@@ -95,13 +83,12 @@ class _State:
 class Runner:
     """Runs one configuration; :meth:`execute` returns the report (also on failure)."""
 
-    def __init__(
-        self, config: RunConfig, manager: PluginManager, observer: RunObserver | None = None
-    ) -> None:
+    def __init__(self, config: RunConfig, manager: PluginManager) -> None:
         self.config = config
         self.manager = manager
-        self.observer = observer or RunObserver()
         self._events: EventLog | None = None
+        self._state: _State | None = None
+        self._guards: dict[str, Any] = {}  # each guard in the order, built once by preflight
         self._clock_start = time.perf_counter()
 
     def plan(self) -> RunPlan:
@@ -115,8 +102,7 @@ class Runner:
             from invarlock.adapters.hf_loading import resolve_source
 
             resolve_source(plan.model_id, plan.model_options.get("gguf_file"))
-        for g in plan.guards:
-            self._configure_guard(g)
+        self._guards = {g.name: self._configure_guard(g) for g in plan.guards}
         self._run_dir_problem(self._run_dir_path("<run-id>"))
         return plan
 
@@ -147,7 +133,7 @@ class Runner:
         )
         if not plan.guards:
             report.warnings.append("guards.order is empty (guards.allow_empty): nothing checked")
-        state = _State(plan=plan, report=report)
+        state = self._state = _State(plan=plan, report=report)
         state.run = RunContext(
             run_id=run_id,
             config=self.config,
@@ -160,9 +146,9 @@ class Runner:
         started_hooks = False
         restore_signal_handlers = interrupts_as_exceptions()
         try:
-            self._notify("invarlock_configure", config=self.config.raw, run_dir=run_dir)
+            self._after_hook(state, self.manager.configure(self.config.raw, run_dir))
             started_hooks = True  # run_start reaches every plugin: each is owed a finish
-            self._notify("invarlock_run_start", run=state.run)
+            self._after_hook(state, self.manager.run_start(state.run))
             self._pipeline(state)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (runner/signals.py)
             code = interrupt_exit_code(exc)
@@ -184,20 +170,19 @@ class Runner:
     def _pipeline(self, state: _State) -> None:
         plan, report, run = state.plan, state.report, state.run
         assert run is not None
-        guards = {g.name: self._configure_guard(g) for g in plan.guards}  # before the slow load
+        guards = self._guards  # built by preflight, before the slow load
         evaluator = self._evaluator()  # an unknown eval.metric fails before the load too
 
         with self._phase(report, "load", f"{plan.model_id} ({plan.adapter_resolved})"):
             loaded = state.loaded = self._load(plan)
             state.model, state.adapter = loaded.model, loaded.adapter
-            description = dict(loaded.adapter.describe(loaded.model))
+            description = self.manager.describe_model(loaded)
             report.model = {"id": plan.model_id, "adapter": loaded.adapter_name, **description}
         with self._phase(report, "fingerprint", "every parameter and buffer"):
             from invarlock.runner.integrity import IntegrityMonitor
 
             state.integrity = IntegrityMonitor.start(state.model)
-        self._notify("invarlock_model_loaded", run=run, loaded=loaded, description=description)
-        self._check_after_hook(state, "invarlock_model_loaded")
+        self._after_hook(state, self.manager.model_loaded(run, loaded, description))
         if self.config.dataset is not None:
             with self._phase(report, "data", self.config.dataset.source):
                 state.evaluation = self._prepare_evaluation(loaded, evaluator)
@@ -242,8 +227,7 @@ class Runner:
             result = state.edit = plan.edit.apply(state.model, plan.edit_config)
             report.edit = result.to_dict()
             state.integrity.accept_edit(state.model, targets, plan.edit_name)
-        self._notify("invarlock_edit_applied", run=run, result=result)
-        self._check_after_hook(state, "invarlock_edit_applied")
+        self._after_hook(state, self.manager.edit_applied(run, result))
 
         with self._phase(report, "validate", f"{len(guards)} guard(s)"):
             summary = result.summary()
@@ -292,7 +276,7 @@ class Runner:
             evaluator,
             loaded.model,
             tokenizer,
-            progress=self.observer.progress,
+            progress=self._eval_progress,
         )
 
     def _configure_guard(self, g: GuardPlan) -> Any:
@@ -345,9 +329,7 @@ class Runner:
         state.outcomes.append(outcome)
         state.report.guards.append({**outcome.to_dict(), "origin": g.origin, "options": g.options})
         state.integrity.check(state.model, phase, plugin=g.plugin, guard=g.name)
-        self._notify("invarlock_guard_result", run=state.run, outcome=outcome)
-        self._check_after_hook(state, "invarlock_guard_result")
-        self.observer.guard_outcome(outcome)
+        self._after_hook(state, self.manager.guard_result(state.run, outcome))
         return outcome
 
     def _decide(self, state: _State) -> None:
@@ -443,15 +425,13 @@ class Runner:
             written_warnings = len(report.warnings)
             failures: list[HookFailure] = []
             if report.status in (KEPT, WARNED, ROLLED_BACK):
-                failures += self._notify_after_decision(
-                    "invarlock_report", run=run, report=report, run_dir=run.run_dir
+                failures += self._after_decision(
+                    "invarlock_report", lambda: self.manager.report(run, report, run.run_dir)
                 )
             if started_hooks:
-                failures += self._notify_after_decision(
+                failures += self._after_decision(
                     "invarlock_run_finish",
-                    run=run,
-                    status=report.status,
-                    exit_code=report.exit_code,
+                    lambda: self.manager.run_finish(run, report.status, report.exit_code),
                 )
             if failures:  # the report says so: rewritten whole, after the hooks
                 self._log_failures(events, failures)
@@ -499,23 +479,28 @@ class Runner:
             ) from None
         return run_dir
 
-    def _notify(self, hook_name: str, **kwargs: Any) -> None:
-        """Call every implementation of a notification hook; any failure is a plugin error
-        (exit 3) naming each failing plugin, raised once all implementations have run."""
-        failures = notify_each(self.manager.pm, hook_name, **kwargs)
-        if failures:
+    def _after_hook(self, state: _State, notified: Notified) -> None:
+        """After a notification hook (every implementation has run): any failure stops the
+        run with a plugin error (exit 3) naming each failing plugin, or with the
+        InvarlockError a plugin raised on purpose; then, when a plugin other than the
+        host's own implements the hook, the whole model is checked (runner/integrity.py)."""
+        if notified.failures:
             assert self._events is not None
-            self._log_failures(self._events, failures)
-            for failure in failures:  # a plugin may reject the config on purpose (exit 2)
+            self._log_failures(self._events, notified.failures)
+            for failure in notified.failures:  # a plugin may reject the config on purpose (exit 2)
                 if isinstance(failure.exc, InvarlockError):
                     raise failure.exc
-            raise PluginError("; ".join(str(f) for f in failures))
+            raise PluginError("; ".join(str(f) for f in notified.failures))
+        if notified.implementers and state.integrity is not None:
+            plugins = ", ".join(notified.implementers)
+            state.integrity.check(state.model, notified.hook, plugin=plugins)
 
-    def _notify_after_decision(self, hook_name: str, **kwargs: Any) -> list[HookFailure]:
+    @staticmethod
+    def _after_decision(hook_name: str, notify: Callable[[], Notified]) -> list[HookFailure]:
         """A report/finish hook: failures and an interrupt are recorded, never raised (the
         decision is made; an interrupt here skips the remaining implementations)."""
         try:
-            return notify_each(self.manager.pm, hook_name, **kwargs)
+            return notify().failures
         except KeyboardInterrupt as exc:
             return [HookFailure(hook_name, "(interrupted)", type(exc).__name__, "")]
 
@@ -524,24 +509,33 @@ class Runner:
         for f in failures:
             events.emit("hook_error", hook=f.hook, plugin=f.plugin, error=f.error)
 
-    def _check_after_hook(self, state: _State, hook_name: str) -> None:
-        """Whole-model check after a notification hook, when some plugin implements it."""
-        plugins = implementing_plugins(self.manager.pm, hook_name)
-        if plugins:
-            state.integrity.check(state.model, hook_name, plugin=", ".join(plugins))
+    def _eval_progress(self, phase: str, done: int, total: int, tokens: int) -> None:
+        state = self._state
+        assert state is not None and state.run is not None
+        self._after_hook(state, self.manager.eval_progress(state.run, phase, done, total, tokens))
 
     @contextmanager
     def _phase(self, report: RunReport, phase: str, detail: str) -> Iterator[None]:
-        self.observer.phase_start(phase, detail)
+        """Time a phase into the report; ``invarlock_phase_start``/``_end`` around it (a
+        failing ``phase_end`` of a phase that raised is logged, not raised over its error)."""
+        state = self._state
+        assert state is not None and state.run is not None
+        self._after_hook(state, self.manager.phase_start(state.run, phase, detail))
         started = time.perf_counter()
+        completed = False
         try:
             yield
+            completed = True
         finally:
             seconds = time.perf_counter() - started
             report.timings_s[phase] = round(seconds, 6)
             start = round(started - self._clock_start, 6)
             report.phases.append({"name": phase, "start_s": start, "duration_s": round(seconds, 6)})
-            self.observer.phase_end(phase, seconds)
+            ended = self.manager.phase_end(state.run, phase, seconds)
+            if completed:
+                self._after_hook(state, ended)
+            elif ended.failures and self._events is not None:
+                self._log_failures(self._events, ended.failures)
 
 
 def _now() -> str:

@@ -1,10 +1,10 @@
 """The smallest complete guard, commented line by line: read it before writing your own.
 
 A hook-style plugin module: one ``Guard`` class, handed to the host by the registration
-hook at the bottom. Load it with ``invarlock plugins -p invarlock.plugins.hello_guard`` or
-list it under ``plugins.load`` in a config; then put ``hello`` in ``guards.order``. The same
-module shape works as a local ``invarlock_plugins.py`` file or behind an ``invarlock.hooks``
-entry point (``contrib/invarlock_hello`` installs it that way, with tests).
+hook at the bottom. This package (``contrib/invarlock_hello``) installs it behind an
+``invarlock.hooks`` entry point named ``hello``; then put ``hello`` in ``guards.order``.
+The same module shape works as a local ``invarlock_plugins.py`` file or with
+``-p invarlock_hello`` / ``plugins.load`` when the package is importable.
 """
 
 # Postponed annotations keep type hints free at import time.
