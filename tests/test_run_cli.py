@@ -153,6 +153,47 @@ def test_dry_run_prints_the_plan_without_loading(invarlock_project, tiny_gpt2_di
     assert plan["model"]["adapter_resolved"] == "hf_causal"
 
 
+CHECKING_ADAPTER = """
+from invarlock import hookimpl
+from invarlock.core.api import ModelAdapter
+from invarlock.core.errors import ConfigError
+
+
+class Picky(ModelAdapter):
+    name = "picky"
+
+    def check(self, model_id, **options):
+        raise ConfigError(f"picky refuses {model_id!r} with {sorted(options)}")
+
+    def load_model(self, model_id, device="auto", **options):
+        raise AssertionError("a refused model must never load")
+
+    def describe(self, model):
+        return {}
+
+
+@hookimpl
+def invarlock_register_adapters(register):
+    register(Picky)
+"""
+
+
+def test_dry_run_asks_the_adapter_to_check_before_any_load(
+    invarlock_project, tiny_gpt2_dir: Path
+) -> None:
+    """An unknown ``model:`` option and an adapter's own ``check`` fail at ``--dry-run``."""
+    config = CONFIG.format(model=tiny_gpt2_dir, order="[invariants]")
+    proj = invarlock_project(config.replace("device: cpu}", "device: cpu, torch_dtype: fp16}"))
+    proj.run("--dry-run").assert_exit(2).assert_err("'torch_dtype'", "use 'dtype'")
+    assert not (proj.path / "runs").exists()
+
+    picky = config.replace("device: cpu}", "device: cpu, adapter: picky, level: 3}")
+    proj = invarlock_project(picky, plugins=CHECKING_ADAPTER)
+    proj.run("--dry-run").assert_exit(2).assert_err("picky refuses", "['level']")
+    proj.run().assert_exit(2).assert_err("picky refuses")
+    assert not (proj.path / "runs").exists()
+
+
 SNAPSHOT_DISK = "output.snapshot=disk"
 
 

@@ -98,6 +98,14 @@ class HF_Causal_Adapter(ModelAdapter):
             return False
         return source.is_local or loading.network_allowed()
 
+    def check(self, model_id: str, **options: Any) -> None:
+        """Unknown options and a missing local path or GGUF file fail before the load."""
+        accepted = load_option_names()
+        loading.check_options(
+            {k: v for k, v in options.items() if k not in accepted}, self.name, accepted
+        )
+        loading.resolve_source(model_id, options.get("gguf_file"))
+
     def load_model(
         self,
         model_id: str,

@@ -120,6 +120,15 @@ class ModelAdapter(ABC):
         """Whether ``auto`` should load ``model_id`` with this adapter (default: never)."""
         return False
 
+    def check(self, model_id: str, **options: Any) -> None:
+        """Refuse, before anything loads, what :meth:`load_model` would refuse.
+
+        Called by ``--dry-run`` and at the start of every run with the YAML ``model:``
+        options; raise ``ConfigError`` (exit 2) or ``ModelLoadError`` (exit 4). Default:
+        nothing to check.
+        """
+        return None
+
     def snapshot(self, model: Any) -> bytes:
         """Serialize the whole state dict to bytes (for retry loops in user code)."""
         import torch

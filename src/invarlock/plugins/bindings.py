@@ -113,13 +113,17 @@ class GuardBinding:
 
 class AdapterBinding:
     """Implements ``invarlock_load_model`` for one adapter instance, answering only for ``name``;
-    ``can_load`` and ``describe`` reach the same instance through the plugin manager."""
+    ``can_load``, ``check`` and ``describe`` reach the same instance through the plugin
+    manager."""
 
     def __init__(self, name: str, adapter: ModelAdapter) -> None:
         self.name, self.adapter = name, adapter
 
     def can_load(self, model_id: str) -> bool:
         return bool(self.adapter.can_load(model_id))
+
+    def check(self, model_id: str, options: Mapping[str, Any]) -> None:
+        self.adapter.check(model_id, **dict(options))
 
     def describe(self, model: Any) -> dict[str, Any]:
         return dict(self.adapter.describe(model))

@@ -177,6 +177,12 @@ class PluginManager:
             return adapter_name
         return self._registry.adapter_for(model_id)
 
+    def check_model(self, adapter_name: str, model_id: str, options: Mapping[str, Any]) -> None:
+        """The adapter's ``check(model_id, **options)`` (a hook-style loader has none)."""
+        binding = self._registry.bindings.get((Kind.ADAPTER, adapter_name))
+        if isinstance(binding, AdapterBinding):
+            binding.check(model_id, options)
+
     def describe_model(self, loaded: LoadedModel) -> dict[str, Any]:
         """The adapter's ``describe(model)``, through its binding when the adapter is a
         registered class (a hook-style loader's own adapter is asked directly)."""

@@ -98,10 +98,7 @@ class Runner:
         """Every check that needs no model (what ``--dry-run`` runs): the plan, each guard
         built from its options, and the run directory's place; nothing is created."""
         plan = self.plan()
-        if plan.adapter_resolved in ("auto", "hf_causal"):  # a missing path fails here
-            from invarlock.adapters.hf_loading import resolve_source
-
-            resolve_source(plan.model_id, plan.model_options.get("gguf_file"))
+        self.manager.check_model(plan.adapter_resolved, plan.model_id, plan.model_options)
         self._guards = {g.name: self._configure_guard(g) for g in plan.guards}
         self._run_dir_problem(self._run_dir_path("<run-id>"))
         return plan
