@@ -54,8 +54,9 @@ def test_generated_guard_has_entry_point_build_system_and_args_docstring(invarlo
 def test_local_plugin_file_passes_its_tests(invarlock_project) -> None:
     project = invarlock_project()
     project.plugins("new", "local", "tiny_check").assert_ok()
-    project.plugins("guards").assert_ok()
-    assert project.plugins("guards").row("tiny_check")[1] == "Local"
+    listed = project.plugins("guards", "--json").assert_ok().json()["components"]
+    tiny = next(c for c in listed if c["name"] == "tiny_check")
+    assert (tiny["origin"], tiny["kind"], tiny["status"]) == ("local", "guard", "ready")
     tests = sh(
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=project.path
     )

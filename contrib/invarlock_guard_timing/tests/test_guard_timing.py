@@ -31,5 +31,6 @@ def test_every_guard_call_of_a_run_is_timed_in_the_report(invarlock_project):
     for guard in ("invariants", "spectral"):
         assert outcome.guard(guard, "prepare")["result"]["timing"]["wall_s"] > 0
         assert outcome.guard(guard)["metrics"]["timing"]["wall_s"] > 0
-    listing = project.plugins("hooks", "-p", "guard_timing").assert_ok()
-    assert listing.row("guard_timing")[-1] == "✅ Ready"
+    listed = project.plugins("hooks", "-p", "guard_timing", "--json").assert_ok().json()
+    timing = next(c for c in listed["components"] if c["name"] == "guard_timing")
+    assert (timing["kind"], timing["status"]) == ("hooks", "ready")
